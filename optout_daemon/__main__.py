@@ -1,0 +1,3 @@
+from optout_daemon.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The command-line commands; each module registers its own sub-commands."""

@@ -1,0 +1,249 @@
+"""The outbox: sends queued notices, retries temporary failures, never sends one twice.
+
+A notice is marked `sending` (committed) before it is handed over. If the daemon dies during the
+hand-over, the notice is found `sending` with an expired lease; the Maildir sender can tell whether
+it was written (the file name is derived from the key), the SMTP relay cannot, so such a notice is
+marked `uncertain` and queued for a person instead of being sent again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import Engine, and_, select, update
+
+from optout_daemon.logs import get_logger
+from optout_daemon.metrics import Metrics
+from optout_daemon.notify.compose import ComposeSettings, NoticeContent, compose
+from optout_daemon.settings import NoticeSettings, Settings
+from optout_daemon.store import ledger
+from optout_daemon.store.db import is_postgres
+from optout_daemon.store.tables import Notice, NoticeStatus, utcnow
+
+NT = Notice.__table__
+log = get_logger("optout.outbox")
+
+
+class TemporaryFailure(Exception):
+    """Try again later (4xx, connection refused, timeout)."""
+
+
+class PermanentFailure(Exception):
+    """Will never succeed as it is (5xx): a person must look."""
+
+
+class Sender(Protocol):
+    def send(self, key: str, sender: str, recipient: str, message: bytes) -> None: ...
+
+    def already_sent(self, key: str) -> bool | None:
+        """True/False when the sender can tell; None when it cannot."""
+
+
+class MaildirSender:
+    """Writes each notice as a file in a Maildir; the file name comes from the notice key."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        for sub in ("tmp", "new", "cur"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
+
+    def _name(self, key: str) -> str:
+        return f"notice-{hashlib.sha256(key.encode()).hexdigest()[:40]}.{socket.gethostname()[:30]}"
+
+    def already_sent(self, key: str) -> bool:
+        name = self._name(key)
+        return (self.path / "new" / name).exists() or any(
+            p.name.split(":")[0] == name for p in (self.path / "cur").glob(name + "*"))
+
+    def send(self, key: str, sender: str, recipient: str, message: bytes) -> None:
+        if self.already_sent(key):
+            return
+        name = self._name(key)
+        tmp = self.path / "tmp" / f"{name}.{os.getpid()}"
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(f"Return-Path: <{sender}>\nDelivered-To: {recipient}\n".encode())
+                fh.write(message.replace(b"\r\n", b"\n"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, self.path / "new" / name)  # fails if it exists: never two copies
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise TemporaryFailure(f"maildir write failed: {exc.strerror}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        dir_fd = os.open(self.path / "new", os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+class SmtpRelaySender:
+    def __init__(self, cfg: NoticeSettings) -> None:
+        self.cfg = cfg
+
+    def already_sent(self, key: str) -> None:
+        return None
+
+    def send(self, key: str, sender: str, recipient: str, message: bytes) -> None:
+        cfg = self.cfg
+        try:
+            if cfg.relay_tls_implicit:
+                client: smtplib.SMTP = smtplib.SMTP_SSL(cfg.relay_host, cfg.relay_port,
+                                                        timeout=cfg.relay_timeout_seconds,
+                                                        context=ssl.create_default_context())
+            else:
+                client = smtplib.SMTP(cfg.relay_host, cfg.relay_port, timeout=cfg.relay_timeout_seconds)
+            with client:
+                client.ehlo()
+                if cfg.relay_starttls and not cfg.relay_tls_implicit:
+                    if client.has_extn("starttls"):
+                        client.starttls(context=ssl.create_default_context())
+                        client.ehlo()
+                    elif cfg.relay_username:
+                        raise PermanentFailure("relay offers no STARTTLS; refusing to send the password in clear")
+                if cfg.relay_username:
+                    client.login(cfg.relay_username, cfg.relay_password)
+                client.sendmail(sender, [recipient], message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()))
+            raise (PermanentFailure if code >= 500 else TemporaryFailure)(f"{code} {_text(text)}") from exc
+        except smtplib.SMTPResponseException as exc:
+            raise (PermanentFailure if exc.smtp_code >= 500 else TemporaryFailure)(
+                f"{exc.smtp_code} {_text(exc.smtp_error)}") from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def make_sender(settings: Settings) -> Sender:
+    if settings.relay_configured:
+        return SmtpRelaySender(settings.notices)
+    return MaildirSender(settings.notices.maildir)
+
+
+@dataclass
+class DrainResult:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+class Outbox:
+    def __init__(self, engine: Engine, settings: Settings, sender: Sender, metrics: Metrics | None = None,
+                 ident: str = "outbox", template_dir: str = "") -> None:
+        self.engine = engine
+        self.settings = settings
+        self.sender = sender
+        self.metrics = metrics or Metrics()
+        self.ident = ident
+        n = settings.notices
+        self.compose_settings = ComposeSettings(n.from_address, n.from_name, n.carrier_name, n.loop_header,
+                                                template_dir)
+
+    def recover(self) -> int:
+        """Notices left `sending` by a dead process: sent, or uncertain and queued for a person."""
+        now = utcnow()
+        fixed = 0
+        with self.engine.begin() as conn:
+            stale = conn.execute(select(NT.c.id, NT.c.key).where(
+                NT.c.status == NoticeStatus.SENDING, NT.c.claim_expires_at < now)).all()
+            for row in stale:
+                known = self.sender.already_sent(row.key)
+                if known is False:
+                    conn.execute(update(NT).where(NT.c.id == row.id).values(
+                        status=NoticeStatus.PENDING, claimed_by="", claim_expires_at=None))
+                elif known is True:
+                    conn.execute(update(NT).where(NT.c.id == row.id).values(
+                        status=NoticeStatus.SENT, sent_at=now, claimed_by="", claim_expires_at=None))
+                else:
+                    conn.execute(update(NT).where(NT.c.id == row.id).values(
+                        status=NoticeStatus.UNCERTAIN, claimed_by="", claim_expires_at=None,
+                        last_error="the daemon stopped while handing this notice to the relay"))
+                    ledger.open_review(conn, inbound_message_id=None, notice_id=row.id,
+                                       reasons=["notice_delivery_uncertain"], now=now)
+                fixed += 1
+        return fixed
+
+    def claim(self, limit: int) -> list:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            query = (select(NT.c.id).where(and_(NT.c.status == NoticeStatus.PENDING, NT.c.next_attempt_at <= now))
+                     .order_by(NT.c.next_attempt_at, NT.c.id).limit(limit))
+            if is_postgres(self.engine):
+                query = query.with_for_update(skip_locked=True)
+            ids = conn.execute(query).scalars().all()
+            if not ids:
+                return []
+            conn.execute(update(NT).where(NT.c.id.in_(ids)).values(
+                status=NoticeStatus.SENDING, claimed_by=self.ident,
+                claim_expires_at=now + timedelta(seconds=self.settings.notices.relay_timeout_seconds * 3 + 30)))
+            return conn.execute(select(NT).where(NT.c.id.in_(ids)).order_by(NT.c.id)).all()
+
+    def drain_once(self) -> DrainResult:
+        result = DrainResult()
+        for row in self.claim(self.settings.notices.batch_size):
+            self._send_one(row, result)
+        return result
+
+    def _send_one(self, row, result: DrainResult) -> None:  # noqa: ANN001
+        n = self.settings.notices
+        content = NoticeContent(row.key, row.kind, row.language, row.recipient, row.in_reply_to, row.references)
+        now = utcnow()
+        try:
+            message = compose(content, self.compose_settings)
+            self.sender.send(row.key, n.from_address, row.recipient, message)
+        except TemporaryFailure as exc:
+            attempts = row.attempts + 1
+            if attempts >= n.max_attempts:
+                self._fail(row, f"gave up after {attempts} attempts: {exc}", result)
+                return
+            delay = min(n.backoff_max_seconds, n.backoff_base_seconds * 2 ** (attempts - 1))
+            delay = delay * random.uniform(0.5, 1.0)
+            with self.engine.begin() as conn:
+                conn.execute(update(NT).where(NT.c.id == row.id).values(
+                    status=NoticeStatus.PENDING, attempts=attempts, last_error=str(exc)[:2000],
+                    next_attempt_at=now + timedelta(seconds=delay), claimed_by="", claim_expires_at=None))
+            self.metrics.notices.labels(result="retry").inc()
+            result.retried += 1
+            log.warning("notice_retry", notice=row.id, attempt=attempts, delay_s=round(delay, 1), error=str(exc))
+            return
+        except PermanentFailure as exc:
+            self._fail(row, str(exc), result)
+            return
+        except Exception as exc:  # noqa: BLE001 - a template or compose bug: a person must look
+            self._fail(row, f"{type(exc).__name__}: {exc}", result)
+            return
+        with self.engine.begin() as conn:
+            conn.execute(update(NT).where(NT.c.id == row.id).values(
+                status=NoticeStatus.SENT, attempts=row.attempts + 1, sent_at=now, claimed_by="",
+                claim_expires_at=None, last_error=""))
+        self.metrics.notices.labels(result="sent").inc()
+        result.sent += 1
+        log.info("notice_sent", notice=row.id, kind=row.kind, language=row.language, recipient=row.recipient)
+
+    def _fail(self, row, error: str, result: DrainResult) -> None:  # noqa: ANN001
+        with self.engine.begin() as conn:
+            conn.execute(update(NT).where(NT.c.id == row.id).values(
+                status=NoticeStatus.FAILED, attempts=row.attempts + 1, last_error=error[:2000], claimed_by="",
+                claim_expires_at=None))
+            ledger.open_review(conn, inbound_message_id=row.inbound_message_id, notice_id=row.id,
+                               reasons=["notice_failed", error[:300]],
+                               deadline=timedelta(hours=self.settings.policy.review_deadline_hours))
+        self.metrics.notices.labels(result="failed").inc()
+        result.failed += 1
+        log.error("notice_failed", notice=row.id, kind=row.kind, error=error)

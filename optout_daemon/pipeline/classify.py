@@ -1,0 +1,118 @@
+"""classify: what the sender asks for -> Classification.
+
+Two classifiers share one interface, `.classify(subject, text) -> Classification`:
+- the trained spaCy model shipped in models/intent (optout_daemon.pipeline.intent_model), and
+- KeywordClassifier, the documented keyword baseline: the point of comparison for the model, and
+  the fallback when `classifier.kind = "keywords"`.
+
+The keyword baseline, in full: a message is `opt_out` when its subject or new text contains an
+opt-out phrase (English or Spanish) not preceded by a negation; `opt_in` when it contains an
+opt-in phrase and no opt-out phrase; `ambiguous` when it contains both, or a negated opt-out
+phrase, or a privacy/consent word without a request; `unrelated` otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+from typing import Protocol
+
+from optout_daemon.pipeline.types import Classification, Intent, ParsedMessage
+
+MAX_MODEL_CHARS = 2000
+
+_OPT_OUT = [
+    r"opt(ing)?[- ]?(me )?out", r"unsubscribe", r"stop (using|sharing|selling|sending|marketing|contacting|the (ads|emails|promos))",
+    r"do not (use|share|sell|contact|market)", r"don'?t (use|share|sell|contact|market)", r"remove me",
+    r"take me off", r"no more (marketing|ads|promos|promotions|offers|emails)", r"withdraw (my )?consent",
+    r"revoke (my )?consent", r"deny (my )?consent", r"i do not consent", r"i don'?t consent",
+    r"stop$", r"^stop\b", r"cancel (my )?(subscription to|marketing)",
+    r"darme de baja", r"d[eé]nme de baja", r"dar de baja", r"baja", r"no (usen|utilicen|compartan) mis datos",
+    r"dejen de (usar|utilizar|enviar|compartir|mandar)", r"no quiero (recibir|publicidad|promociones|que usen)",
+    r"retiro mi consentimiento", r"no autorizo", r"no doy (mi )?consentimiento", r"eliminen mis datos",
+    r"no me (env[ií]en|manden)", r"basta de (publicidad|promociones)",
+]
+_OPT_IN = [
+    r"opt(ing)?[- ]?(me )?(back )?in\b", r"(re)?subscribe me", r"i (now )?consent", r"you (may|can) use my",
+    r"i (would like|want) to (receive|get) (offers|promotions|marketing|deals)", r"sign me (back )?up",
+    r"give (my )?consent", r"grant (my )?consent", r"allow (you )?to use my", r"restore (my )?consent",
+    r"acepto", r"doy (mi )?consentimiento", r"autorizo", r"pueden usar mis datos", r"quiero recibir (ofertas|promociones)",
+    r"suscr[ií]banme", r"vuelvan a enviarme",
+]
+_NEGATION = re.compile(r"\b(not|n't|never|no|nunca)\b[^.!?\n]{0,25}$", re.I)
+_TOPIC = re.compile(r"\b(cpni|privacy|privacidad|consent|consentimiento|marketing|publicidad|datos|data)\b", re.I)
+
+_OUT = [re.compile(p, re.I | re.M) for p in _OPT_OUT]
+_IN = [re.compile(p, re.I | re.M) for p in _OPT_IN]
+
+
+class Classifier(Protocol):
+    def classify(self, subject: str, text: str) -> Classification: ...
+
+
+def model_input(subject: str, new_text: str) -> str:
+    """The text a classifier sees: subject and the sender's own words, whitespace folded."""
+    text = f"{subject.strip()}\n{new_text.strip()}".strip()
+    text = unicodedata.normalize("NFKC", text)
+    return re.sub(r"[ \t]+", " ", text)[:MAX_MODEL_CHARS]
+
+
+def _matches(patterns: list[re.Pattern[str]], text: str) -> tuple[bool, bool]:
+    """(a plain match, a negated match) of any pattern."""
+    plain = negated = False
+    for pattern in patterns:
+        for m in pattern.finditer(text):
+            if _NEGATION.search(text[max(0, m.start() - 40):m.start()]):
+                negated = True
+            else:
+                plain = True
+    return plain, negated
+
+
+class KeywordClassifier:
+    name = "keywords"
+
+    def classify(self, subject: str, text: str) -> Classification:
+        body = model_input(subject, text).lower()
+        out, out_negated = _matches(_OUT, body)
+        into, _ = _matches(_IN, body)
+        if out and not into:
+            intent, reason = Intent.OPT_OUT, "keyword_opt_out"
+        elif into and not out:
+            intent, reason = Intent.OPT_IN, "keyword_opt_in"
+        elif out and into:
+            intent, reason = Intent.AMBIGUOUS, "keyword_both"
+        elif out_negated:
+            intent, reason = Intent.AMBIGUOUS, "keyword_negated_opt_out"
+        elif _TOPIC.search(body):
+            intent, reason = Intent.AMBIGUOUS, "keyword_topic_only"
+        else:
+            intent, reason = Intent.UNRELATED, "keyword_none"
+        scores = {i.value: 0.0 for i in (Intent.OPT_OUT, Intent.OPT_IN, Intent.AMBIGUOUS, Intent.UNRELATED)}
+        scores[intent.value] = 1.0
+        return Classification(intent=intent, confidence=1.0, scores=scores, classifier=self.name,
+                              reasons=(reason,))
+
+
+def shipped_model_dir() -> Path:
+    """models/intent in a source checkout."""
+    return Path(__file__).resolve().parents[2] / "models" / "intent"
+
+
+def load_classifier(kind: str, model_path: str = "") -> Classifier:
+    """The configured classifier, loaded once at start-up."""
+    if kind == "keywords":
+        return KeywordClassifier()
+    from optout_daemon.pipeline import intent_model  # noqa: PLC0415 - spaCy is slow to import
+
+    path = Path(model_path) if model_path else shipped_model_dir()
+    if not (path / "meta.json").exists():
+        raise FileNotFoundError(
+            f"no trained model at {path}: run 'optout-daemon model train', set classifier.model_path, "
+            f"or set classifier.kind = \"keywords\"")
+    return intent_model.load(path)
+
+
+def classify(message: ParsedMessage, classifier: Classifier) -> Classification:
+    return classifier.classify(message.subject, message.new_text)

@@ -1,0 +1,228 @@
+"""The trained intent classifier: a spaCy TextCatBOW pipeline shipped in models/intent.
+
+- `train(training_dir, out_dir, seed)` trains it from models/training/train.jsonl with the pinned
+  models/training/config.cfg (fixed seeds: the same data, config and seed give the same model).
+- `load(model_dir)` returns a `SpacyIntentClassifier` whose `.classify(subject, text)` returns a
+  `Classification` with all four scores.
+- `evaluate(model_dir, heldout_path)` returns the held-out table, model next to the keyword baseline.
+
+The classifier sees exactly what the daemon sees: `classify.model_input(subject, new_text)`, where
+new_text is `parse.split_reply(body)[0]`, then `normalize()` (lower case, no accents, digits folded)
+so that ALL CAPS, missing accents and account numbers do not make new words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import shutil
+import time
+import unicodedata
+from pathlib import Path
+
+from optout_daemon.pipeline.classify import KeywordClassifier, model_input
+from optout_daemon.pipeline.parse import split_reply
+from optout_daemon.pipeline.types import Classification, Intent
+
+LABELS = (Intent.OPT_OUT.value, Intent.OPT_IN.value, Intent.AMBIGUOUS.value, Intent.UNRELATED.value)
+NAME = "model:intent"
+THRESHOLDS = (0.5, 0.7, 0.9)  # shown by evaluate(): what an auto-apply threshold would do
+
+_DIGITS = re.compile(r"\d+")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
+
+
+def normalize(text: str) -> str:
+    """Lower case, accents and apostrophe variants folded, "n't" split off, every number is "0"."""
+    text = unicodedata.normalize("NFKD", text.lower().translate(_APOSTROPHES))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.replace("n't", " not")
+    return _DIGITS.sub("0", text)
+
+
+def message_text(subject: str, body: str) -> str:
+    """The text the model sees for a raw body, as the daemon would compute it."""
+    return model_input(subject, split_reply(body)[0])
+
+
+class SpacyIntentClassifier:
+    """Loaded once at start-up; `classify` is CPU-bound: call it off the event loop."""
+
+    name = NAME
+
+    def __init__(self, nlp) -> None:  # noqa: ANN001 - spacy.Language, imported lazily
+        self.nlp = nlp
+        self.version = nlp.meta.get("version", "")
+
+    def classify(self, subject: str, text: str) -> Classification:
+        model_text = model_input(subject, text)
+        if not re.search(r"\w", model_text):
+            # Nothing written at all: a person must look (never an automatic action on silence).
+            scores = {label: 0.0 for label in LABELS}
+            scores[Intent.AMBIGUOUS.value] = 1.0
+            return Classification(intent=Intent.AMBIGUOUS, confidence=1.0, scores=scores, classifier=NAME,
+                                  reasons=("model:intent empty message",))
+        cats = self.nlp(normalize(model_text)).cats
+        scores = {label: float(cats.get(label, 0.0)) for label in LABELS}
+        best = max(LABELS, key=lambda label: scores[label])
+        return Classification(intent=Intent(best), confidence=scores[best], scores=scores, classifier=NAME,
+                              reasons=(f"model:intent {best} {scores[best]:.2f}",))
+
+
+def load(model_dir: Path) -> SpacyIntentClassifier:
+    import spacy  # noqa: PLC0415 - slow import, only when the model is used
+
+    return SpacyIntentClassifier(spacy.load(Path(model_dir)))
+
+
+def read_examples(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def train(training_dir: Path, out_dir: Path, seed: int = 0) -> dict:
+    """Train on training_dir/train.jsonl with training_dir/config.cfg; write the pipeline to out_dir.
+
+    Never reads heldout.jsonl. Returns a summary (counts, epochs, final loss, data hash, seconds).
+    """
+    import spacy  # noqa: PLC0415
+    from spacy.training import Example  # noqa: PLC0415
+    from spacy.util import fix_random_seed, load_config, minibatch, registry  # noqa: PLC0415
+
+    started = time.monotonic()
+    training_dir, out_dir = Path(training_dir), Path(out_dir)
+    config = load_config(training_dir / "config.cfg", overrides={"system.seed": seed}, interpolate=True)
+    settings = config["training"]
+    fix_random_seed(seed)
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    textcat = nlp.get_pipe("textcat")
+    for label in LABELS:
+        textcat.add_label(label)
+
+    data_path = training_dir / "train.jsonl"
+    rows = read_examples(data_path)
+    examples = []
+    for row in rows:
+        doc = nlp.make_doc(normalize(message_text(row["subject"], row["body"])))
+        cats = {label: float(label == row["label"]) for label in LABELS}
+        examples.append(Example.from_dict(doc, {"cats": cats}))
+
+    optimizer = registry.resolve({"optimizer": settings["optimizer"]})["optimizer"]
+    nlp.initialize(lambda: examples, sgd=optimizer)
+    rng = random.Random(seed)
+    losses: dict[str, float] = {}
+    for _ in range(settings["max_epochs"]):
+        rng.shuffle(examples)
+        losses = {}
+        for batch in minibatch(examples, size=settings["batch_size"]):
+            nlp.update(batch, drop=settings["dropout"], sgd=optimizer, losses=losses)
+
+    predicted = nlp.pipe(ex.predicted for ex in examples)
+    correct = sum(max(doc.cats, key=doc.cats.get) == max(ex.reference.cats, key=ex.reference.cats.get)
+                  for ex, doc in zip(examples, predicted))
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["label"]] = counts.get(row["label"], 0) + 1
+    data_sha = hashlib.sha256(data_path.read_bytes() + (training_dir / "config.cfg").read_bytes()).hexdigest()
+    nlp.meta.update({
+        "name": "intent", "version": "1.0.0",
+        "description": "optout-daemon intent classifier: opt_out / opt_in / ambiguous / unrelated (EN, ES)",
+        "optout_daemon": {"seed": seed, "examples": len(rows), "labels": counts,
+                          "train_data_and_config_sha256": data_sha, "input": "normalize(model_input(...))"},
+    })
+    _write(nlp, out_dir)
+    return {"model_dir": str(out_dir), "examples": len(rows), "labels": counts, "seed": seed,
+            "epochs": settings["max_epochs"], "final_loss": round(losses.get("textcat", 0.0), 4),
+            "train_accuracy": round(correct / max(1, len(rows)), 4), "data_sha256": data_sha[:16],
+            "seconds": round(time.monotonic() - started, 1)}
+
+
+def _write(nlp, out_dir: Path) -> None:  # noqa: ANN001
+    """Write next to out_dir, then swap it in, so a failed write never leaves half a model."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(out_dir.name + ".new")
+    old = out_dir.with_name(out_dir.name + ".old")
+    for leftover in (tmp, old):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    nlp.to_disk(tmp)
+    if out_dir.exists():
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _per_class(gold: list[str], pred: list[str]) -> dict[str, tuple[float, float, float, int]]:
+    """label -> (precision, recall, F1, support)."""
+    out = {}
+    for label in LABELS:
+        tp = sum(g == label and p == label for g, p in zip(gold, pred))
+        n_pred, n_gold = pred.count(label), gold.count(label)
+        precision = tp / n_pred if n_pred else 0.0
+        recall = tp / n_gold if n_gold else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out[label] = (precision, recall, f1, n_gold)
+    return out
+
+
+def evaluate(model_dir: Path, heldout_path: Path) -> str:
+    """The held-out report: per-class precision/recall/F1 of the model and the keyword baseline."""
+    rows = read_examples(Path(heldout_path))
+    model, baseline = load(Path(model_dir)), KeywordClassifier()
+    gold = [row["label"] for row in rows]
+    texts = [(row["subject"], split_reply(row["body"])[0]) for row in rows]
+    started = time.perf_counter()
+    model_results = [model.classify(subject, text) for subject, text in texts]
+    per_message_ms = (time.perf_counter() - started) * 1000 / max(1, len(rows))
+    baseline_results = [baseline.classify(subject, text) for subject, text in texts]
+    model_pred = [c.intent.value for c in model_results]
+    base_pred = [c.intent.value for c in baseline_results]
+    m, b = _per_class(gold, model_pred), _per_class(gold, base_pred)
+
+    langs = sorted({row["lang"] for row in rows})
+    lines = [f"Held-out set: {heldout_path} ({len(rows)} messages: "
+             + ", ".join(f"{sum(r['lang'] == lang for r in rows)} {lang}" for lang in langs) + ")",
+             f"model: {model_dir} (version {model.version}); baseline: KeywordClassifier", "",
+             f"| class | support | model P | model R | model F1 | baseline P | baseline R | baseline F1 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for label in LABELS:
+        mp, mr, mf, n = m[label]
+        bp, br, bf, _ = b[label]
+        lines.append(f"| {label} | {n} | {mp:.3f} | {mr:.3f} | {mf:.3f} | {bp:.3f} | {br:.3f} | {bf:.3f} |")
+    m_acc = sum(g == p for g, p in zip(gold, model_pred)) / max(1, len(rows))
+    b_acc = sum(g == p for g, p in zip(gold, base_pred)) / max(1, len(rows))
+    m_macro = sum(v[2] for v in m.values()) / len(LABELS)
+    b_macro = sum(v[2] for v in b.values()) / len(LABELS)
+    lines.append(f"| accuracy / macro F1 | {len(rows)} | {m_acc:.3f} | | {m_macro:.3f} | {b_acc:.3f} | | {b_macro:.3f} |")
+    for lang in langs:
+        idx = [i for i, row in enumerate(rows) if row["lang"] == lang]
+        ma = sum(gold[i] == model_pred[i] for i in idx) / len(idx)
+        ba = sum(gold[i] == base_pred[i] for i in idx) / len(idx)
+        lines.append(f"| accuracy {lang} | {len(idx)} | {ma:.3f} | | | {ba:.3f} | | |")
+    lines += ["", "Confusion (rows: true label, columns: model's label):",
+              "| true \\ model | " + " | ".join(LABELS) + " |", "|---|" + "---:|" * len(LABELS)]
+    for g_label in LABELS:
+        cells = [sum(g == g_label and p == p_label for g, p in zip(gold, model_pred)) for p_label in LABELS]
+        lines.append(f"| {g_label} | " + " | ".join(str(c) for c in cells) + " |")
+    lines += ["", "What a confidence threshold for automatic action would do (model):",
+              "| threshold | opt_out automatic | opt_in automatic | opt_out missed (-> unrelated) "
+              "| opt_out -> opt_in | wrong automatic opt_out/opt_in |", "|---:|---:|---:|---:|---:|---:|"]
+    for t in THRESHOLDS:
+        auto = {label: sum(g == label and c.intent.value == label and c.confidence >= t
+                           for g, c in zip(gold, model_results)) for label in ("opt_out", "opt_in")}
+        missed = sum(g == "opt_out" and p == "unrelated" for g, p in zip(gold, model_pred))
+        flipped = sum(g == "opt_out" and c.intent.value == "opt_in" and c.confidence >= t
+                      for g, c in zip(gold, model_results))
+        wrong = sum(g != c.intent.value and c.intent.value in ("opt_out", "opt_in") and c.confidence >= t
+                    for g, c in zip(gold, model_results))
+        lines.append(f"| {t:.2f} | {auto['opt_out']}/{gold.count('opt_out')} "
+                     f"({auto['opt_out'] / max(1, gold.count('opt_out')):.1%}) | {auto['opt_in']}/{gold.count('opt_in')} "
+                     f"({auto['opt_in'] / max(1, gold.count('opt_in')):.1%}) | {missed} | {flipped} | {wrong} |")
+    b_missed = sum(g == "opt_out" and p == "unrelated" for g, p in zip(gold, base_pred))
+    b_wrong = sum(g != p and p in ("opt_out", "opt_in") for g, p in zip(gold, base_pred))
+    lines += [f"Baseline (always confidence 1.0): opt_out missed {b_missed}, wrong automatic opt_out/opt_in {b_wrong}.",
+              f"Model classify time: {per_message_ms:.3f} ms/message ({1000 / per_message_ms:,.0f} msg/s, one core)."]
+    return "\n".join(lines)

@@ -1,0 +1,174 @@
+"""Engine, migrations and the durable acceptance of inbound messages.
+
+SQLite runs in WAL mode with synchronous=FULL (every commit reaches the disk); PostgreSQL is used
+by URL. Everything that claims work lives in store/claims.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from sqlalchemy import Engine, create_engine, event, insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from optout_daemon.store.tables import InboundMessage, MessageStatus, utcnow
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or written: a temporary failure (SMTP 451)."""
+
+
+def make_engine(url: str, pool_size: int = 5) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               poolclass=NullPool if path == ":memory:" else None)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+            # Let SQLAlchemy manage transactions (BEGIN IMMEDIATE below), not the sqlite3 module.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # noqa: ANN001
+            # Writers take the write lock at the start, so two writers queue instead of failing
+            # half-way; readers (engine.execution_options(readonly=True)) never block a writer.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("readonly") else "BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def alembic_config(engine_url: str):  # noqa: ANN201
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", engine_url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the migrations up to `revision` (idempotent)."""
+    from alembic import command
+
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return script.get_current_head() or ""
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One message as received at an intake, before it is stored."""
+
+    raw: bytes
+    source: str  # smtp, lmtp, imap
+    mail_from: str = ""
+    rcpt_to: tuple[str, ...] = ()
+    natural_key: str = ""  # set by IMAP; SMTP derives it from Message-ID and content
+
+
+def sha256_hex(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def message_id_of(raw: bytes) -> str:
+    """The Message-ID header, read cheaply from the raw header block ('' when absent)."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    lines = head.replace(b"\r\n", b"\n").split(b"\n")
+    for i, line in enumerate(lines):
+        if line[:11].lower() == b"message-id:":
+            value = line[11:]
+            j = i + 1
+            while j < len(lines) and lines[j][:1] in (b" ", b"\t"):
+                value += lines[j]
+                j += 1
+            return value.decode("ascii", "replace").strip()[:900]
+    return ""
+
+
+def natural_key_for(arrival: Arrival, digest: str) -> str:
+    if arrival.natural_key:
+        return arrival.natural_key
+    return f"smtp:{message_id_of(arrival.raw)[:500]}:{digest}"
+
+
+def store_arrivals(engine: Engine, arrivals: Iterable[Arrival]) -> list[int | None]:
+    """Commit every arrival in one transaction (a group commit); return each row's id.
+
+    A message already stored under the same natural key (the same Message-ID and content delivered
+    twice, or the same IMAP UID) is not stored again: its existing id is returned. Raises
+    StoreUnavailable when nothing could be committed.
+    """
+    arrivals = list(arrivals)
+    now = utcnow()
+    rows = []
+    for a in arrivals:
+        digest = sha256_hex(a.raw)
+        rows.append({
+            "natural_key": natural_key_for(a, digest), "sha256": digest,
+            "message_id": message_id_of(a.raw), "source": a.source, "mail_from": a.mail_from[:320],
+            "rcpt_to": ",".join(a.rcpt_to)[:2000], "size": len(a.raw), "raw": a.raw,
+            "received_at": now, "status": MessageStatus.RECEIVED, "attempts": 0, "last_error": "",
+            "claimed_by": "", "outcome": "",
+        })
+    table = InboundMessage.__table__
+    try:
+        with engine.begin() as conn:
+            keys = [r["natural_key"] for r in rows]
+            existing = dict(conn.execute(
+                select(table.c.natural_key, table.c.id).where(table.c.natural_key.in_(set(keys)))).all())
+            ids: list[int | None] = []
+            for row in rows:
+                key = row["natural_key"]
+                if key in existing:
+                    ids.append(existing[key])
+                    continue
+                new_id = conn.execute(insert(table).values(**row).returning(table.c.id)).scalar_one()
+                existing[key] = new_id
+                ids.append(new_id)
+            return ids
+    except IntegrityError:
+        # Another process stored the same key between our select and insert: store one by one.
+        if len(rows) > 1:
+            return [store_arrivals(engine, [a])[0] for a in arrivals]
+        with engine.connect() as conn:
+            found = conn.execute(select(table.c.id).where(table.c.natural_key == rows[0]["natural_key"])).scalar()
+        if found is None:
+            raise StoreUnavailable("insert refused and no existing row") from None
+        return [found]
+    except OperationalError as exc:
+        raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
