@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
 from email.mime.text import MIMEText
+from email.policy import compat32
 from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 TEMPLATES = Path(__file__).parent / "templates"
+_CRLF = compat32.clone(linesep="\r\n")  # SMTP wants CRLF line ends; smtplib sends bytes as they are
 LANGUAGES = ("en", "es")
 
 
@@ -87,4 +89,4 @@ def compose(notice: NoticeContent, settings: ComposeSettings) -> bytes:
     msg["X-Auto-Response-Suppress"] = "All"
     msg["Content-Language"] = notice.language if notice.language in LANGUAGES else "en"
     msg[settings.loop_header] = notice.kind
-    return msg.as_bytes()
+    return msg.as_bytes(policy=_CRLF)

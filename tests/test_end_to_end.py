@@ -1,0 +1,44 @@
+"""The newcomer's path over real sockets: smtplib -> daemon -> consent recorded -> notice out."""
+
+from __future__ import annotations
+
+import email
+
+from sqlalchemy import select
+
+from optout_daemon.store.customers import import_rows, read_csv
+from optout_daemon.store.db import make_engine
+from optout_daemon.store.tables import ConsentEvent, ConsentState, InboundMessage, Notice
+from tests.conftest import make_settings
+from tests.helpers import make_message, send, wait_for
+
+
+def test_opt_out_over_smtp_is_recorded_and_confirmed_through_the_relay(tmp_path, customers_csv, smtp_sink,
+                                                                        daemon_thread):
+    settings = make_settings(tmp_path, OPTOUT_NOTICES_RELAY_HOST="127.0.0.1",
+                             OPTOUT_NOTICES_RELAY_PORT=str(smtp_sink.port), OPTOUT_NOTICES_RELAY_STARTTLS="false")
+    d = daemon_thread(settings)
+    import_rows(d.daemon.engine, read_csv(customers_csv, "US"))
+
+    request = make_message(subject="Stop", body="Please stop using my info for your ads.\n\nJane",
+                           message_id="<req-1@example.net>")
+    refused = send(d.smtp_port, request)
+    assert refused == {}
+
+    wait_for(lambda: smtp_sink.messages, what="the confirmation at the relay")
+    mail_from, rcpts, raw = smtp_sink.messages[0]
+    assert rcpts == ["jane@example.net"]
+    notice = email.message_from_bytes(raw)
+    assert notice["Auto-Submitted"] == "auto-replied"
+    assert notice["In-Reply-To"] == "<req-1@example.net>"
+    body = notice.get_payload(decode=True).decode()
+    assert "1000200001" not in body and "1000-2000-01" not in body  # no CPNI, not even the account
+
+    engine = make_engine(settings.database.url)
+    with engine.connect() as conn:
+        events = conn.execute(select(ConsentEvent)).all()
+        assert [(e.old_state, e.new_state, e.method, e.decided_by) for e in events] == [
+            ("opted_in", "opted_out", "email", "daemon")]
+        assert conn.execute(select(ConsentState.state)).scalar_one() == "opted_out"
+        assert conn.execute(select(InboundMessage.status)).scalar_one() == "processed"
+        wait_for(lambda: conn.execute(select(Notice.status)).scalar_one() == "sent", what="notice sent")
