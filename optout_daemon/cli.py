@@ -39,7 +39,8 @@ class Context:
     def engine(self):  # noqa: ANN201
         from optout_daemon.store.db import current_revision, head_revision, make_engine  # noqa: PLC0415
 
-        engine = make_engine(self.settings.database.url, self.settings.database.pool_size)
+        engine = make_engine(self.settings.database.url, self.settings.database.pool_size,
+                             self.settings.database.busy_timeout_seconds)
         if getattr(self.args, "needs_schema", True):
             try:
                 revision = current_revision(engine)

@@ -47,7 +47,8 @@ class Health:
 class Daemon:
     def __init__(self, settings: Settings, pipeline: Pipeline | None = None, engine: Engine | None = None) -> None:
         self.settings = settings
-        self.engine = engine or make_engine(settings.database.url, settings.database.pool_size)
+        self.engine = engine or make_engine(settings.database.url, settings.database.pool_size,
+                                             settings.database.busy_timeout_seconds)
         self.metrics = Metrics()
         self.health = Health()
         self.pipeline = pipeline or Pipeline.from_settings(settings)

@@ -27,6 +27,8 @@ class DatabaseSettings:
     url: str = "sqlite:///var/optout.db"
     """SQLAlchemy URL. sqlite:///relative/path or postgresql+psycopg://user@host:5432/db."""
     pool_size: int = 5
+    busy_timeout_seconds: float = 10.0
+    """SQLite: how long a write waits for the lock before the store counts as unavailable (SMTP 451)."""
 
 
 @dataclass
