@@ -67,6 +67,7 @@ class Daemon:
         self.smtp_port: int | None = None
         self.http_port: int | None = None
         self.exit_code = 0
+        self.early_signals: list[int] = []  # SIGTERM/SIGINT received before serve() took the signals
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._extra: list[tuple[str, Callable[[], Awaitable[None]]]] = []
 
@@ -99,10 +100,13 @@ class Daemon:
                 await asyncio.wait_for(self.wake_worker.wait(), timeout=s.idle_poll_seconds)
 
     async def _outbox_loop(self) -> None:
-        await asyncio.to_thread(self.outbox.recover)
+        last_recover = 0.0
         while not self.stopping.is_set():
             self.health.beat("outbox")
             try:
+                if time.monotonic() - last_recover > 30:  # notices left `sending` by a dead process
+                    await asyncio.to_thread(self.outbox.recover)
+                    last_recover = time.monotonic()
                 result = await asyncio.to_thread(self.outbox.drain_once)
                 self.health.problems.pop("outbox", None)
             except Exception as exc:  # noqa: BLE001
@@ -231,6 +235,8 @@ class Daemon:
                              (signal.SIGHUP, self.reload_requested.set)):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, handler)
+        if self.early_signals:
+            self.stopping.set()
         await self.start()
         log.info("daemon_started", smtp_port=self.smtp_port, database=self.engine.dialect.name)
         while not self.stopping.is_set():

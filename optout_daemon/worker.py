@@ -60,11 +60,10 @@ class Worker:
 
     def release_dead_claims(self) -> int:
         """Release claims held by processes of this host that no longer exist (after a crash)."""
-        host = self.ident.rsplit(":", 1)[0]
         with self.engine.begin() as conn:
             holders = conn.execute(select(IM.c.claimed_by).where(
-                IM.c.status == MessageStatus.RECEIVED, IM.c.claimed_by.like(f"{host}:%")).distinct()).scalars().all()
-            dead = [h for h in holders if h != self.ident and not _pid_alive(h.rsplit(":", 1)[1])]
+                IM.c.status == MessageStatus.RECEIVED, IM.c.claimed_by != "").distinct()).scalars().all()
+            dead = [h for h in holders if holder_is_dead(h, self.ident)]
             if not dead:
                 return 0
             return conn.execute(update(IM).where(IM.c.claimed_by.in_(dead), IM.c.status == MessageStatus.RECEIVED)
@@ -201,6 +200,13 @@ class Worker:
 
 class LeaseLost(Exception):
     pass
+
+
+def holder_is_dead(holder: str, me: str) -> bool:
+    """A claim holder ('<prefix:>host:pid') is a process of this host that no longer runs."""
+    host_pid = holder.rsplit(":", 2)[-2:]
+    my_host = me.rsplit(":", 2)[-2]
+    return holder != me and len(host_pid) == 2 and host_pid[0] == my_host and not _pid_alive(host_pid[1])
 
 
 def _pid_alive(pid: str) -> bool:

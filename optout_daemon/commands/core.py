@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
+    # A SIGTERM during start-up (before the loop owns the signals) still means "stop cleanly".
+    early_signals: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: early_signals.append(signum))
     from optout_daemon.logs import configure_logging  # noqa: PLC0415
 
     s = ctx.settings
@@ -64,6 +69,7 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from None
     daemon = Daemon(s, pipeline=pipeline, engine=engine)
+    daemon.early_signals = early_signals
     try:
         return asyncio.run(_serve(daemon))
     except OSError as exc:

@@ -28,6 +28,7 @@ from optout_daemon.settings import NoticeSettings, Settings
 from optout_daemon.store import ledger
 from optout_daemon.store.db import is_postgres
 from optout_daemon.store.tables import Notice, NoticeStatus, utcnow
+from optout_daemon.worker import holder_is_dead
 
 NT = Notice.__table__
 log = get_logger("optout.outbox")
@@ -160,8 +161,9 @@ class Outbox:
         now = utcnow()
         fixed = 0
         with self.engine.begin() as conn:
-            stale = conn.execute(select(NT.c.id, NT.c.key).where(
-                NT.c.status == NoticeStatus.SENDING, NT.c.claim_expires_at < now)).all()
+            sending = conn.execute(select(NT.c.id, NT.c.key, NT.c.claimed_by, NT.c.claim_expires_at).where(
+                NT.c.status == NoticeStatus.SENDING)).all()
+            stale = [r for r in sending if r.claim_expires_at < now or holder_is_dead(r.claimed_by, self.ident)]
             for row in stale:
                 known = self.sender.already_sent(row.key)
                 if known is False:
