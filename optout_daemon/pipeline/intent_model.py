@@ -7,8 +7,13 @@
 - `evaluate(model_dir, heldout_path)` returns the held-out table, model next to the keyword baseline.
 
 The classifier sees exactly what the daemon sees: `classify.model_input(subject, new_text)`, where
-new_text is `parse.split_reply(body)[0]`, then `normalize()` (lower case, no accents, digits folded)
-so that ALL CAPS, missing accents and account numbers do not make new words.
+new_text is `parse.split_reply(body)[0]`, then `features()`: `normalize()` (lower case, no accents,
+digits folded, so that ALL CAPS, missing accents and account numbers do not make new words) followed
+by *concept tokens*: each word of a small English/Spanish lexicon mapped to what it means here
+(stop, remove, again, consent, refuse, marketing, data, use, question, support, ...), marked when it
+falls inside a negation ("do not want to opt out" -> c_neg c_nwant c_nremove), plus adjacent
+concept pairs. The bag-of-words model learns from words and concepts together; the concepts are what
+let it generalise from a few thousand examples to phrasings it never saw (see docs/MODEL.md).
 """
 
 from __future__ import annotations
@@ -38,8 +43,98 @@ def normalize(text: str) -> str:
     """Lower case, accents and apostrophe variants folded, "n't" split off, every number is "0"."""
     text = unicodedata.normalize("NFKD", text.lower().translate(_APOSTROPHES))
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.replace("n't", " not")
+    text = text.replace("can't", "can not").replace("won't", "will not").replace("n't", " not")
     return _DIGITS.sub("0", text)
+
+
+# What words mean for this task. A word maps to one concept; _PREFIXES catch inflected forms.
+_LEXICON = {
+    "neg": "not no never nor nunca ni jamas nope nah",
+    "stop": "stop stopped stopping quit cease discontinue halt enough basta alto paren parar pare dejen dejar deje "
+            "terminate end revoke revoco revocar withdraw withdrawing withdrawn retiro retirar pull pulling disable "
+            "desactiven desactivar block bloqueen bloquear suspend cancel cancelen cancelar cancela off",
+    "remove": "opt-out remove removed delete erase wipe exclude excluded unsubscribe unsubscribed unsub unenroll baja out "
+              "quitar quiten quitenme quitame saquen saquenme sacar borren borrenme borrar eliminen eliminar "
+              "salir fuera optout",
+    "add": "opt-in add include included enroll subscribe resubscribe re-subscribe alta agreguen agregar agreguenme "
+           "suscribanme suscribirme sign signup join reinstate reenroll re-enroll optin",
+    "again": "again back anymore resume restore reactivate re-enable reenable return volver vuelvan vuelvo nuevo "
+             "otra reanuden restablezcan reactiven undo reverse revert mistake mistakenly accidentally accident "
+             "error equivoque equivocado previous earlier before antes",
+    "consent": "consent consents permission approval approve approved authorize authorise authorized allow "
+               "allowing agree agreed accept accepted grant granted permit fine okay ok autorizo autorizar "
+               "autorizamos autorizacion permiso consentimiento acepto aceptar aceptamos apruebo aprobacion "
+               "acuerdo otorgo concedido",
+    "refuse": "deny denied decline declined refuse refused object objection reject rechazo rechazar niego opongo "
+              "prohibo",
+    "want": "want wants wish like prefer would desire love quiero deseo queremos quisiera desea quiere",
+    "mkt": "marketing market marketed ads ad advertising advertise advertisement promos promo promotions promotion "
+           "promotional offers offer deals deal sales sell selling upsell upsells solicit targeted campaigns "
+           "publicidad promociones promocion ofertas oferta mercadeo comerciales comercial ventas venderme vender "
+           "anuncios",
+    "data": "data info information cpni records details usage history datos informacion registros location "
+            "ubicacion consumo historial",
+    "use": "use using used share sharing usen usar utilicen utilizar uso compartan compartir vendan mining "
+           "profiling tracking disclose",
+    "question": "what why how which who when que por como cual quien cuando donde where explain mean significa "
+                "understand entiendo idea sure seguro decide think pensar",
+    "support": "bill billing charge charged charges fee fees payment pay paid refund internet wifi wi-fi router "
+               "modem signal outage contract plan upgrade factura cobro cobraron cargo pago pague reembolso senal "
+               "servicio contrato technician tecnico voicemail password contrasena pin sim app store tienda "
+               "repair insurance battery screen pantalla line linea",
+    "spam": "click clic here aqui win won winner prize premio free gratis verify verifique link enlace urgent "
+            "claim congratulations felicidades limited newsletter boletin",
+    "yes": "yes si claro absolutely yeah yep",
+}
+_PREFIXES = (("exclu", "remove"), ("inclu", "add"), ("autoriz", "consent"), ("consent", "consent"),
+             ("permi", "consent"), ("acept", "consent"), ("aprob", "consent"), ("aprueb", "consent"),
+             ("public", "mkt"), ("promo", "mkt"), ("ofert", "mkt"), ("mercad", "mkt"), ("market", "mkt"),
+             ("advert", "mkt"), ("unsub", "remove"), ("suscri", "add"), ("subscri", "add"), ("factur", "support"))
+_CONCEPT = {word: concept for concept, words in reversed(_LEXICON.items()) for word in words.split()}
+_NEGATIONS = frozenset(_LEXICON["neg"].split())
+_SCOPE_BREAKS = frozenset("but pero however sino aunque although though also tambien and y".split())
+_NEGATION_SCOPE = 6  # words after a negation that it governs
+_WORD_OR_MARK = re.compile(r"[a-z]+(?:-[a-z]+)?|[?.!,;:\n]")
+
+
+def _concept(word: str) -> str | None:
+    concept = _CONCEPT.get(word)
+    if concept is None and len(word) >= 5:
+        concept = next((c for prefix, c in _PREFIXES if word.startswith(prefix)), None)
+    return concept
+
+
+def concepts(normalized: str) -> list[str]:
+    """Concept tokens of normalized text: c_<concept>, c_n<concept> inside a negation, and pairs."""
+    seq: list[str] = []  # concepts in order; "|" ends a clause
+    scope, previous = 0, ""
+    for word in _WORD_OR_MARK.findall(normalized):
+        word, previous = ("optin" if word == "in" and previous in ("opt", "back") else word), word
+        if len(word) == 1 and word in "?.!,;:\n":
+            scope = 0
+            seq.append("q" if word == "?" else "|")
+        elif word in _SCOPE_BREAKS:
+            scope = 0
+            seq.append("|")
+        elif word in _NEGATIONS:
+            scope = _NEGATION_SCOPE
+            seq.append("neg")
+        else:
+            concept = _concept(word)
+            scope = max(0, scope - 1)
+            if concept:
+                seq.append(("n" + concept) if scope else concept)
+    tokens = ["c_" + c for c in seq if c != "|"]
+    for prev, cur in zip(seq, seq[1:]):
+        if prev != "|" and cur != "|":
+            tokens.append(f"c_{prev}_{cur}")
+    return tokens
+
+
+def features(model_text: str) -> str:
+    """What the spaCy pipeline reads: the normalized text, then its concept tokens."""
+    text = normalize(model_text)
+    return text + "\n\n" + " ".join(concepts(text))
 
 
 def message_text(subject: str, body: str) -> str:
@@ -64,7 +159,7 @@ class SpacyIntentClassifier:
             scores[Intent.AMBIGUOUS.value] = 1.0
             return Classification(intent=Intent.AMBIGUOUS, confidence=1.0, scores=scores, classifier=NAME,
                                   reasons=("model:intent empty message",))
-        cats = self.nlp(normalize(model_text)).cats
+        cats = self.nlp(features(model_text)).cats
         scores = {label: float(cats.get(label, 0.0)) for label in LABELS}
         best = max(LABELS, key=lambda label: scores[label])
         return Classification(intent=Intent(best), confidence=scores[best], scores=scores, classifier=NAME,
@@ -105,7 +200,7 @@ def train(training_dir: Path, out_dir: Path, seed: int = 0) -> dict:
     rows = read_examples(data_path)
     examples = []
     for row in rows:
-        doc = nlp.make_doc(normalize(message_text(row["subject"], row["body"])))
+        doc = nlp.make_doc(features(message_text(row["subject"], row["body"])))
         cats = {label: float(label == row["label"]) for label in LABELS}
         examples.append(Example.from_dict(doc, {"cats": cats}))
 
@@ -130,7 +225,7 @@ def train(training_dir: Path, out_dir: Path, seed: int = 0) -> dict:
         "name": "intent", "version": "1.0.0",
         "description": "optout-daemon intent classifier: opt_out / opt_in / ambiguous / unrelated (EN, ES)",
         "optout_daemon": {"seed": seed, "examples": len(rows), "labels": counts,
-                          "train_data_and_config_sha256": data_sha, "input": "normalize(model_input(...))"},
+                          "train_data_and_config_sha256": data_sha, "input": "features(model_input(subject, split_reply(body)[0]))"},
     })
     _write(nlp, out_dir)
     return {"model_dir": str(out_dir), "examples": len(rows), "labels": counts, "seed": seed,
