@@ -34,11 +34,41 @@ def test_opt_out_over_smtp_is_recorded_and_confirmed_through_the_relay(tmp_path,
     body = notice.get_payload(decode=True).decode()
     assert "1000200001" not in body and "1000-2000-01" not in body  # no CPNI, not even the account
 
-    engine = make_engine(settings.database.url)
+    engine = make_engine(settings.database.url).execution_options(readonly=True)
     with engine.connect() as conn:
         events = conn.execute(select(ConsentEvent)).all()
         assert [(e.old_state, e.new_state, e.method, e.decided_by) for e in events] == [
             ("opted_in", "opted_out", "email", "daemon")]
         assert conn.execute(select(ConsentState.state)).scalar_one() == "opted_out"
         assert conn.execute(select(InboundMessage.status)).scalar_one() == "processed"
-        wait_for(lambda: conn.execute(select(Notice.status)).scalar_one() == "sent", what="notice sent")
+
+    def notice_status():
+        with engine.connect() as conn:
+            return conn.execute(select(Notice.status)).scalar_one()
+
+    wait_for(lambda: notice_status() == "sent", what="notice sent")
+
+
+def test_opt_out_from_another_address_confirms_to_sender_and_address_of_record(tmp_path, customers_csv,
+                                                                               daemon_thread):
+    settings = make_settings(tmp_path)
+    d = daemon_thread(settings)
+    import_rows(d.daemon.engine, read_csv(customers_csv, "US"))
+    send(d.smtp_port, make_message(sender="Juan <juan.trabajo@example.com>", subject="Privacidad",
+                                   body="Por favor dejen de usar mis datos para publicidad. Cuenta 1000-2000-02"))
+    engine = make_engine(settings.database.url).execution_options(readonly=True)
+
+    def statuses():
+        with engine.connect() as conn:
+            return conn.execute(select(Notice.status)).scalars().all()
+
+    wait_for(lambda: statuses() == ["sent"] * 3, what="3 notices")
+    with engine.connect() as conn:
+        recipients = conn.execute(select(Notice.recipient, Notice.language)).all()
+    assert sorted(recipients) == [("jp@example.com", "es"), ("juan.perez@example.org", "es"),
+                                  ("juan.trabajo@example.com", "es")]
+    for path in (tmp_path / "notices" / "new").iterdir():
+        msg = email.message_from_bytes(path.read_bytes())
+        text = msg.get_payload(decode=True).decode()
+        assert "CPNI" in text and "1000" not in text and "646" not in text
+        assert msg["Content-Language"] == "es"
