@@ -1,0 +1,147 @@
+"""The shipped intent model: it loads, it gets the messages people actually send right, training is
+reproducible, and `evaluate` compares it with the keyword baseline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from optout_daemon.pipeline import intent_model
+from optout_daemon.pipeline.parse import split_reply
+from optout_daemon.pipeline.types import Intent
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL_DIR = ROOT / "models" / "intent"
+TRAINING_DIR = ROOT / "models" / "training"
+NOTICE_EN = (TRAINING_DIR / "notices" / "notice_en_1.txt").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def model() -> intent_model.SpacyIntentClassifier:
+    return intent_model.load(MODEL_DIR)
+
+
+def classify(model, subject: str, body: str):  # noqa: ANN001, ANN201
+    return model.classify(subject, split_reply(body)[0])
+
+
+def test_shipped_model_loads_and_reports_all_four_scores(model) -> None:  # noqa: ANN001
+    result = model.classify("Opt out", "Please stop using my information for marketing.")
+    assert result.classifier == "model:intent"
+    assert set(result.scores) == {"opt_out", "opt_in", "ambiguous", "unrelated"}
+    assert result.confidence == result.scores[result.intent.value]
+    assert result.confidence == max(result.scores.values())
+    assert sum(result.scores.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_shipped_model_was_trained_from_the_committed_data_and_config() -> None:
+    meta = json.loads((MODEL_DIR / "meta.json").read_text())
+    digest = hashlib.sha256((TRAINING_DIR / "train.jsonl").read_bytes()
+                            + (TRAINING_DIR / "config.cfg").read_bytes()).hexdigest()
+    assert meta["optout_daemon"]["train_data_and_config_sha256"] == digest, (
+        "models/training changed: run `optout-daemon model train` and commit models/intent")
+
+
+@pytest.mark.parametrize(("subject", "body"), [
+    ("", "Please stop using my personal info for your advertising. Acct# 4421-9087-33"),
+    ("Re: Important information about your privacy choices", "Opt me out.\n\nSent from my iPhone"),
+    ("", "UNSUBSCRIBE ME AND STOP SELLING MY DATA"),
+    ("STOP", ""),
+    ("", "I want out of your marketing, do not use my call records. My number is (312) 555-0143."),
+    ("", "Please opt out my mother, she is 84 and does not want her data used for ads. Her phone is 773-555-0100."),
+    ("", "Dejen de usar mis datos para publicidad, por favor. Cuenta 123456789"),
+    ("Baja", ""),
+    ("", "No autorizo el uso de mi información para mercadeo.\n\nEnviado desde mi iPhone"),
+    ("", "Por favor exclúyanme, no quiero más promociones."),
+])
+def test_clear_opt_outs_in_english_and_spanish(model, subject: str, body: str) -> None:  # noqa: ANN001
+    assert classify(model, subject, body).intent is Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(("subject", "body"), [
+    ("", "I opted out by mistake last year. Please opt me back in, I want the offers again."),
+    ("", "You can use my account information to send me promotions again."),
+    ("Opt in", "I consent to the use of my CPNI for marketing."),
+    ("", "Acepto que usen mis datos para enviarme ofertas."),
+    ("", "Quiero volver a recibir promociones, pueden usar mi información."),
+])
+def test_clear_opt_ins(model, subject: str, body: str) -> None:  # noqa: ANN001
+    assert classify(model, subject, body).intent is Intent.OPT_IN
+
+
+@pytest.mark.parametrize(("subject", "body"), [
+    ("Re: Important information about your privacy choices", "I do NOT want to opt out, I need my bill."),
+    ("", "I'm not trying to opt out of anything. Why is my bill $30 higher this month?"),
+    ("", "NO quiero excluirme, solo necesito una copia de mi factura."),
+])
+def test_negated_opt_outs_are_not_opt_outs(model, subject: str, body: str) -> None:  # noqa: ANN001
+    assert classify(model, subject, body).intent is not Intent.OPT_OUT
+
+
+def test_the_quoted_notice_does_not_decide_for_the_customer(model) -> None:  # noqa: ANN001
+    quoted = "\n".join("> " + line for line in NOTICE_EN.splitlines())
+    body = "What is this? Why did I get this?\n\nOn Mon, Jan 5, 2026 at 9:14 AM Northwind <privacy@n.example> wrote:\n" + quoted
+    assert "opt out" in body.lower()
+    assert classify(model, "Re: Important information about your privacy choices", body).intent is Intent.AMBIGUOUS
+    reply = "Opt me out please.\n\nOn Mon, Jan 5, 2026 at 9:14 AM Northwind <privacy@n.example> wrote:\n" + quoted
+    assert classify(model, "Re: Important information about your privacy choices", reply).intent is Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(("subject", "body"), [
+    ("Weekend sale!", "Save 40% on patio furniture this weekend only.\nTo unsubscribe from these emails click here."),
+    ("", "My internet has been down since Monday, can you send a technician?"),
+])
+def test_unrelated_mail_and_spam_with_an_unsubscribe_footer(model, subject: str, body: str) -> None:  # noqa: ANN001
+    assert classify(model, subject, body).intent is Intent.UNRELATED
+
+
+def test_an_empty_message_goes_to_a_person(model) -> None:  # noqa: ANN001
+    assert model.classify("", "  \n").intent is Intent.AMBIGUOUS
+
+
+def _small_training_dir(tmp_path: Path, n: int = 800) -> Path:
+    out = tmp_path / "training"
+    out.mkdir()
+    shutil.copy(TRAINING_DIR / "config.cfg", out / "config.cfg")
+    lines = (TRAINING_DIR / "train.jsonl").read_text(encoding="utf-8").splitlines()[:n]
+    (out / "train.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out  # no heldout.jsonl here: training must not need it
+
+
+def test_training_is_reproducible(tmp_path: Path) -> None:
+    data = _small_training_dir(tmp_path)
+    first = intent_model.train(data, tmp_path / "a", seed=0)
+    second = intent_model.train(data, tmp_path / "b", seed=0)
+    assert first["examples"] == second["examples"] == 800
+    a, b = intent_model.load(tmp_path / "a"), intent_model.load(tmp_path / "b")
+    rows = intent_model.read_examples(TRAINING_DIR / "heldout.jsonl")[:200]
+    for row in rows:
+        text = split_reply(row["body"])[0]
+        assert a.classify(row["subject"], text).scores == b.classify(row["subject"], text).scores
+    assert (tmp_path / "a" / "textcat" / "model").read_bytes() == (tmp_path / "b" / "textcat" / "model").read_bytes()
+
+
+def _table(report: str) -> dict[str, list[float]]:
+    rows = {}
+    for line in report.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] in intent_model.LABELS and len(cells) == 8:
+            rows[cells[0]] = [float(c) for c in cells[2:]]
+    return rows
+
+
+def test_evaluate_prints_model_and_baseline_side_by_side_and_the_model_wins() -> None:
+    report = intent_model.evaluate(MODEL_DIR, TRAINING_DIR / "heldout.jsonl")
+    assert re.search(r"\| class \| support \| model P \| model R \| model F1 \| baseline P \| baseline R \| baseline F1 \|",
+                     report)
+    table = _table(report)
+    assert set(table) == set(intent_model.LABELS)
+    for label, (mp, mr, mf, bp, br, bf) in table.items():
+        assert all(0.0 <= v <= 1.0 for v in (mp, mr, mf, bp, br, bf))
+        assert mf > bf, f"{label}: model F1 {mf} not better than the keyword baseline's {bf}"
+    assert table["opt_out"][1] >= 0.9  # opt-out recall on phrasings the model never saw
