@@ -25,7 +25,8 @@ from optout_daemon.pipeline.run import Pipeline
 from optout_daemon.settings import Settings
 from optout_daemon.store.db import make_engine
 from optout_daemon.store.tables import InboundMessage, MessageStatus, Notice, ReviewItem, utcnow
-from optout_daemon.worker import Worker
+from optout_daemon.worker import Worker, apply_observation, worker_id
+from optout_daemon.worker_process import WorkerProcesses
 
 log = get_logger("optout.service")
 
@@ -51,13 +52,16 @@ class Daemon:
                                              settings.database.busy_timeout_seconds)
         self.metrics = Metrics()
         self.health = Health()
-        self.pipeline = pipeline or Pipeline.from_settings(settings)
-        self.worker = Worker(self.engine, self.pipeline, settings, self.metrics)
+        # With worker processes the pipeline (and the model) lives in them, not here.
+        in_thread = settings.worker.processes == 0 or pipeline is not None
+        self.pipeline = pipeline or (Pipeline.from_settings(settings) if in_thread else None)
+        self.worker = Worker(self.engine, self.pipeline, settings, self.metrics) if self.pipeline else None
+        self.worker_processes: WorkerProcesses | None = None
         self.outbox = Outbox(self.engine, settings, make_sender(settings), self.metrics,
-                             ident=f"outbox:{self.worker.ident}")
+                             ident=f"outbox:{worker_id()}")
         self.wake_worker = asyncio.Event()
         self.wake_outbox = asyncio.Event()
-        self.committer = Committer(self.engine, settings.smtp.commit_batch_max, on_commit=self.wake_worker.set,
+        self.committer = Committer(self.engine, settings.smtp.commit_batch_max, on_commit=self._wake_workers,
                                    metrics=self.metrics)
         self.handler = MailboxHandler(settings, self.committer, "smtp", self.metrics)
         self.lmtp_handler = MailboxHandler(settings, self.committer, "lmtp", self.metrics)
@@ -76,6 +80,26 @@ class Daemon:
     def add_task(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
         """Register a long-running coroutine (IMAP intake, HTTP server...) owned by the supervisor."""
         self._extra.append((name, factory))
+
+    def _wake_workers(self) -> None:
+        self.wake_worker.set()
+        if self.worker_processes:
+            self.worker_processes.wake.set()
+
+    async def _worker_processes_loop(self) -> None:
+        """Watch the worker processes: heartbeats, metrics, and a loud stop if one dies."""
+        procs = self.worker_processes
+        assert procs is not None
+        stale_after = max(30.0, self.settings.worker.lease_seconds)
+        while not self.stopping.is_set():
+            for obs in await asyncio.to_thread(procs.drain_observations):
+                apply_observation(self.metrics, *obs)
+            dead = procs.dead()
+            if dead and not self.stopping.is_set():
+                raise RuntimeError("; ".join(dead))
+            if procs.oldest_heartbeat_age() < stale_after:
+                self.health.beat("worker")
+            await self._sleep(0.5)
 
     async def _worker_loop(self) -> None:
         s = self.settings.worker
@@ -174,8 +198,13 @@ class Daemon:
             server = await loop.create_unix_server(lmtp_factory(s, self.lmtp_handler), path=s.smtp.lmtp_socket)
             self.servers.append(server)
             log.info("lmtp_listening", path=s.smtp.lmtp_socket)
-        if s.worker.enabled:
+        if s.worker.enabled and self.worker is not None:
             self._spawn("worker", self._worker_loop)
+        elif s.worker.enabled:
+            self.worker_processes = WorkerProcesses(s, s.worker.processes)
+            await asyncio.to_thread(self.worker_processes.start)
+            self.health.beat("worker")
+            self._spawn("worker", self._worker_processes_loop)
         self._spawn("outbox", self._outbox_loop)
         self._spawn("monitor", self._monitor_loop)
         if s.imap.enabled:
@@ -215,6 +244,8 @@ class Daemon:
         self.stopping.set()
         self.wake_worker.set()
         self.wake_outbox.set()
+        if self.worker_processes:
+            await asyncio.to_thread(self.worker_processes.shutdown, max(0.5, deadline - time.monotonic()))
         background = [t for n, t in self._tasks.items() if n in ("worker", "outbox")]
         if background:
             _, pending = await asyncio.wait(background, timeout=max(0.1, deadline - time.monotonic()))

@@ -56,6 +56,8 @@ class MailboxSettings:
 @dataclass
 class WorkerSettings:
     enabled: bool = True
+    processes: int = 1
+    """Worker processes beside the one that answers SMTP; 0 runs the worker on a thread inside it."""
     batch_size: int = 50
     max_attempts: int = 3
     lease_seconds: int = 60
@@ -354,6 +356,8 @@ def _validate(s: Settings) -> None:
                   "consent records must be kept at least 1 year (47 CFR 64.2007(a)(3)); use 1 or more")
     if s.retention.raw_message_days < 1:
         raise bad("retention.raw_message_days", s.retention.raw_message_days, "use 1 or more days")
+    if not 0 <= s.worker.processes <= 64:
+        raise bad("worker.processes", s.worker.processes, "use 0 (a thread in the daemon) to 64")
     if s.worker.max_attempts < 1:
         raise bad("worker.max_attempts", s.worker.max_attempts, "use 1 or more")
     if s.imap.enabled and not s.imap.accounts:
@@ -363,3 +367,17 @@ def _validate(s: Settings) -> None:
             raise bad(f"imap.accounts.{i}.tls", acc.tls, "use implicit, starttls or none")
         if s.imap.enabled and not acc.host:
             raise bad(f"imap.accounts.{i}.host", acc.host, "set the IMAP server's host name")
+        if s.imap.enabled and not acc.username:
+            raise bad(f"imap.accounts.{i}.username", acc.username, "set the user name to log in with")
+        if not acc.mailboxes:
+            raise bad(f"imap.accounts.{i}.mailboxes", acc.mailboxes, "list at least one mailbox, e.g. [\"INBOX\"]")
+        if acc.processed_folder in acc.mailboxes or not acc.processed_folder:
+            raise bad(f"imap.accounts.{i}.processed_folder", acc.processed_folder,
+                      "use a folder that is not one of the watched mailboxes")
+        if not 0 < acc.idle_timeout_seconds <= 1500:
+            raise bad(f"imap.accounts.{i}.idle_timeout_seconds", acc.idle_timeout_seconds,
+                      "use 1 to 1500 seconds (servers may end an IDLE after 29 minutes)")
+        if acc.poll_interval_seconds <= 0:
+            raise bad(f"imap.accounts.{i}.poll_interval_seconds", acc.poll_interval_seconds, "use more than 0")
+    if len({acc.name for acc in s.imap.accounts}) != len(s.imap.accounts):
+        raise bad("imap.accounts.name", [a.name for a in s.imap.accounts], "give every account its own name")

@@ -15,7 +15,7 @@ import socket
 import traceback
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Connection, Engine, and_, or_, select, update
 
@@ -48,13 +48,15 @@ class Claimed:
 
 class Worker:
     def __init__(self, engine: Engine, pipeline: Pipeline, settings: Settings, metrics: Metrics | None = None,
-                 ident: str | None = None) -> None:
+                 ident: str | None = None, observer: Callable[..., None] | None = None) -> None:
         self.engine = engine
         self.reader = engine.execution_options(readonly=True)
         self.pipeline = pipeline
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.ident = ident or worker_id()
+        # observer(status, new_state, timings, failed_stage): metrics, here or in the parent process.
+        self.observer = observer or (lambda *obs: apply_observation(self.metrics, *obs))
 
     # --- claims ---------------------------------------------------------------------------------
 
@@ -164,7 +166,6 @@ class Worker:
 
     def _failed(self, item: Claimed, stage: str, exc: Exception) -> None:
         """A stage raised: count the attempt; after max_attempts queue the message for a person."""
-        self.metrics.message_failures.labels(stage=stage).inc()
         attempts = item.attempts + 1
         error = f"{stage}: {type(exc).__name__}: {exc}"[:2000]
         final = attempts >= self.settings.worker.max_attempts
@@ -181,21 +182,28 @@ class Worker:
                                    deadline=timedelta(hours=self.settings.policy.review_deadline_hours),
                                    received_at=item.received_at)
             conn.execute(update(IM).where(IM.c.id == item.id, IM.c.status == MessageStatus.RECEIVED).values(**values))
-        if final:
-            self.metrics.messages_processed.labels(outcome="failed").inc()
+        self.observer(MessageStatus.FAILED if final else "", None, {}, stage)
 
     def _observe(self, item: Claimed, analysis: Analysis, decision: Decision, status: str) -> None:
-        m = self.metrics
-        m.messages_processed.labels(outcome=status).inc()
-        if decision.new_state is not None and decision.action is Action.APPLY:
-            m.consent_changes.labels(state=decision.new_state.value).inc()
-        for stage, seconds in analysis.timings.items():
-            m.stage_seconds.labels(stage=stage).observe(seconds)
+        changed = decision.new_state.value if decision.new_state is not None and decision.action is Action.APPLY else None
+        self.observer(status, changed, analysis.timings, None)
         log.info("message_processed", message=item.id, status=status, intent=decision.intent.value,
                  confidence=round(decision.confidence, 3), action=decision.action.value,
                  customer=decision.customer.customer_id if decision.customer else None,
                  reasons=list(decision.reasons),
                  ms={k: round(v * 1000, 2) for k, v in analysis.timings.items()})
+
+
+def apply_observation(m: Metrics, status: str, new_state: str | None, timings: dict[str, float],
+                      failed_stage: str | None) -> None:
+    if failed_stage:
+        m.message_failures.labels(stage=failed_stage).inc()
+    if status:
+        m.messages_processed.labels(outcome=status).inc()
+    if new_state:
+        m.consent_changes.labels(state=new_state).inc()
+    for stage, seconds in timings.items():
+        m.stage_seconds.labels(stage=stage).observe(seconds)
 
 
 class LeaseLost(Exception):

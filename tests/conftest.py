@@ -34,6 +34,7 @@ def make_settings(tmp_path: Path, **env: str) -> Settings:
         "OPTOUT_CLASSIFIER_KIND": "keywords",
         "OPTOUT_MAILBOX_ADDRESSES": "marketing@example.com",
         "OPTOUT_WORKER_IDLE_POLL_SECONDS": "0.05",
+        "OPTOUT_WORKER_PROCESSES": "0",  # in-thread: fast start; tests/test_crash.py runs the processes
         "OPTOUT_NOTICES_BACKOFF_BASE_SECONDS": "0.2",
         "OPTOUT_LOGGING_FORMAT": "json",
     }

@@ -62,13 +62,14 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
     engine = ctx.engine
     from optout_daemon.service import Daemon  # noqa: PLC0415
 
-    try:
-        from optout_daemon.pipeline.run import Pipeline  # noqa: PLC0415
+    if s.classifier.kind == "model":
+        from optout_daemon.pipeline.classify import shipped_model_dir  # noqa: PLC0415
 
-        pipeline = Pipeline.from_settings(s)
-    except FileNotFoundError as exc:
-        raise CliError(str(exc)) from None
-    daemon = Daemon(s, pipeline=pipeline, engine=engine)
+        model = Path(s.classifier.model_path) if s.classifier.model_path else shipped_model_dir()
+        if not (model / "meta.json").exists():
+            raise CliError(f"no trained model at {model}: run 'optout-daemon model train', set "
+                           f"classifier.model_path, or set classifier.kind = \"keywords\"")
+    daemon = Daemon(s, engine=engine)
     daemon.early_signals = early_signals
     try:
         return asyncio.run(_serve(daemon))

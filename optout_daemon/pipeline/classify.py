@@ -95,6 +95,34 @@ class KeywordClassifier:
                               reasons=(reason,))
 
 
+class GuardedClassifier:
+    """The model, with the keyword baseline as a safety net for the one error that matters.
+
+    When the keywords find a plain (not negated) opt-out request in a short message and the model
+    says anything else, the opt-out score is raised to GUARD_SCORE, so that decide sends the message
+    to a person (policy.opt_out_floor) instead of ignoring it or applying something else.
+    """
+
+    GUARD_SCORE = 0.5
+    GUARD_MAX_CHARS = 800  # long mail with an "unsubscribe" footer is newsletters, not requests
+
+    def __init__(self, model: Classifier) -> None:
+        self.model = model
+        self.keywords = KeywordClassifier()
+
+    def classify(self, subject: str, text: str) -> Classification:
+        result = self.model.classify(subject, text)
+        if result.intent is Intent.OPT_OUT or len(text) > self.GUARD_MAX_CHARS:
+            return result
+        baseline = self.keywords.classify(subject, text)
+        if baseline.intent is not Intent.OPT_OUT:
+            return result
+        scores = dict(result.scores)
+        scores[Intent.OPT_OUT.value] = max(scores.get(Intent.OPT_OUT.value, 0.0), self.GUARD_SCORE)
+        return Classification(result.intent, result.confidence, scores, result.classifier,
+                              (*result.reasons, "keywords_suggest_opt_out"))
+
+
 def shipped_model_dir() -> Path:
     """models/intent in a source checkout."""
     return Path(__file__).resolve().parents[2] / "models" / "intent"
@@ -111,7 +139,7 @@ def load_classifier(kind: str, model_path: str = "") -> Classifier:
         raise FileNotFoundError(
             f"no trained model at {path}: run 'optout-daemon model train', set classifier.model_path, "
             f"or set classifier.kind = \"keywords\"")
-    return intent_model.load(path)
+    return GuardedClassifier(intent_model.load(path))
 
 
 def classify(message: ParsedMessage, classifier: Classifier) -> Classification:

@@ -1,0 +1,115 @@
+"""Workers in their own processes, so that parsing and classifying never hold the GIL of the
+process that answers SMTP.
+
+The daemon starts `worker.processes` children (spawned, not forked). Each loads the pipeline once and
+runs Worker.run_batch until told to stop. The parent wakes them after each commit, reads their
+heartbeats for the watchdog and /readyz, and receives their per-message observations for /metrics.
+A child exits when its parent disappears, so a SIGKILLed daemon leaves no stray worker behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing as mp
+import os
+import queue
+import signal
+import time
+from typing import Any
+
+from optout_daemon.settings import Settings
+
+_PR_SET_PDEATHSIG = 1
+
+
+class WorkerProcesses:
+    def __init__(self, settings: Settings, count: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.settings = settings
+        self.wake = ctx.Event()
+        self.stop = ctx.Event()
+        self.observations: Any = ctx.Queue(maxsize=10000)
+        self.heartbeats = [ctx.Value("d", 0.0, lock=False) for _ in range(count)]
+        self.processes = [ctx.Process(target=_child_main, name=f"optout-worker-{i}", daemon=False,
+                                      args=(settings, self.wake, self.stop, self.observations, self.heartbeats[i],
+                                            os.getpid()))
+                          for i in range(count)]
+
+    def start(self) -> None:
+        for p in self.processes:
+            p.start()
+
+    def dead(self) -> list[str]:
+        return [f"{p.name} exited with code {p.exitcode}" for p in self.processes if not p.is_alive()]
+
+    def oldest_heartbeat_age(self) -> float:
+        now = time.time()
+        return max((now - hb.value) if hb.value else 0.0 for hb in self.heartbeats)
+
+    def drain_observations(self, limit: int = 5000) -> list[tuple]:
+        out = []
+        for _ in range(limit):
+            try:
+                out.append(self.observations.get_nowait())
+            except (queue.Empty, OSError, ValueError):
+                break
+        return out
+
+    def shutdown(self, grace: float) -> None:
+        self.stop.set()
+        self.wake.set()
+        deadline = time.monotonic() + grace
+        for p in self.processes:
+            p.join(max(0.1, deadline - time.monotonic()))
+        for p in self.processes:
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+        self.observations.cancel_join_thread()
+
+
+def _child_main(settings: Settings, wake: Any, stop: Any, observations: Any, heartbeat: Any, parent: int) -> None:
+    try:  # Linux: the kernel sends us SIGTERM when the daemon dies, even by SIGKILL
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    os.environ.pop("NOTIFY_SOCKET", None)
+
+    from optout_daemon.logs import configure_logging, get_logger
+    from optout_daemon.pipeline.run import Pipeline
+    from optout_daemon.store.db import make_engine
+    from optout_daemon.worker import Worker
+
+    s = settings.logging
+    configure_logging(s.level, s.format, s.debug_unredacted)
+    log = get_logger("optout.worker")
+    engine = make_engine(settings.database.url, 2, settings.database.busy_timeout_seconds)
+    worker = Worker(engine, Pipeline.from_settings(settings), settings, observer=_observer(observations))
+    worker.release_dead_claims()
+    log.info("worker_started", pid=os.getpid())
+    while not stop.is_set() and os.getppid() == parent:
+        heartbeat.value = time.time()
+        try:
+            claimed = worker.run_batch()
+        except Exception as exc:  # noqa: BLE001 - the store is down: wait, try again
+            log.error("worker_store_error", error=str(exc)[:300])
+            stop.wait(min(5.0, settings.worker.idle_poll_seconds * 10))
+            continue
+        if claimed:
+            continue
+        wake.clear()
+        wake.wait(settings.worker.idle_poll_seconds)
+    engine.dispose()
+    log.info("worker_stopped", pid=os.getpid())
+
+
+def _observer(observations: Any):  # noqa: ANN202
+    def observe(status: str, new_state: str | None, timings: dict[str, float], failed_stage: str | None) -> None:
+        try:
+            observations.put_nowait((status, new_state, timings, failed_stage))
+        except queue.Full:
+            pass  # metrics are best effort; the database holds the truth
+
+    return observe
