@@ -268,7 +268,7 @@ def message(phrase: str, label: str, lang: str, rng: random.Random, side: dict, 
     return subject, body
 
 
-def dev_split(seed: int = SEED) -> dict[str, list[dict]]:
+def dev_split(seed: int = SEED, fold: int = 0) -> dict[str, list[dict]]:
     """For tuning only: the training phrasings split again into 'train' and 'heldout' (a dev set).
 
     Held-out phrasings are left out entirely, so tuning never looks at the real held-out set.
@@ -277,7 +277,7 @@ def dev_split(seed: int = SEED) -> dict[str, list[dict]]:
     sub = {}
     for k, sides in phrases.items():
         pool = sorted(sides["train"], key=key)
-        random.Random(f"dev-{seed}-{k}").shuffle(pool)
+        random.Random(f"dev-{seed}-{fold}-{k}").shuffle(pool)
         n = round(len(pool) * HELDOUT_SHARE)
         sub[k] = {"train": pool[n:], "heldout": pool[:n]}
     return build(seed, sub)

@@ -36,6 +36,9 @@ NAME = "model:intent"
 THRESHOLDS = (0.5, 0.7, 0.9)  # shown by evaluate(): what an auto-apply threshold would do
 
 _DIGITS = re.compile(r"\d+")
+# "the do-not-market list", "lista de no contactar": a place, not a negation ("take me off the DNM list").
+_DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(ing)?|no[- ](contactar|llamar|publicidad))"
+                          r"(?=[- ](list|lista)\b|\b)")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
 
 
@@ -44,6 +47,7 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.lower().translate(_APOSTROPHES))
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = text.replace("can't", "can not").replace("won't", "will not").replace("n't", " not")
+    text = _DO_NOT_LIST.sub(" dnmlist ", text)
     return _DIGITS.sub("0", text)
 
 
@@ -51,9 +55,9 @@ def normalize(text: str) -> str:
 _LEXICON = {
     "neg": "not no never nor nunca ni jamas nope nah",
     "stop": "stop stopped stopping quit cease discontinue halt enough basta alto paren parar pare dejen dejar deje "
-            "terminate end revoke revoco revocar withdraw withdrawing withdrawn retiro retirar pull pulling disable "
+            "terminate end restrict restriction restricted restrinjan restringir limit limiten revoke revoco revocar withdraw withdrawing withdrawn retiro retirar pull pulling disable "
             "desactiven desactivar block bloqueen bloquear suspend cancel cancelen cancelar cancela off",
-    "remove": "opt-out remove removed delete erase wipe exclude excluded unsubscribe unsubscribed unsub unenroll baja out "
+    "remove": "opt-out lift remove removed delete erase wipe exclude excluded unsubscribe unsubscribed unsub unenroll baja out "
               "quitar quiten quitenme quitame saquen saquenme sacar borren borrenme borrar eliminen eliminar "
               "salir fuera optout",
     "add": "opt-in add include included enroll subscribe resubscribe re-subscribe alta agreguen agregar agreguenme "
@@ -62,10 +66,10 @@ _LEXICON = {
              "otra reanuden restablezcan reactiven undo reverse revert mistake mistakenly accidentally accident "
              "error equivoque equivocado previous earlier before antes",
     "consent": "consent consents permission approval approve approved authorize authorise authorized allow "
-               "allowing agree agreed accept accepted grant granted permit fine okay ok autorizo autorizar "
+               "allowing agree agreed accept accepted granted permit fine okay ok autorizo autorizar "
                "autorizamos autorizacion permiso consentimiento acepto aceptar aceptamos apruebo aprobacion "
                "acuerdo otorgo concedido",
-    "refuse": "deny denied decline declined refuse refused object objection reject rechazo rechazar niego opongo "
+    "refuse": "deny denied decline declined refuse refused object reject rechazo rechazar niego opongo "
               "prohibo",
     "want": "want wants wish like prefer would desire love quiero deseo queremos quisiera desea quiere",
     "mkt": "marketing market marketed ads ad advertising advertise advertisement promos promo promotions promotion "
@@ -76,15 +80,29 @@ _LEXICON = {
             "ubicacion consumo historial",
     "use": "use using used share sharing usen usar utilicen utilizar uso compartan compartir vendan mining "
            "profiling tracking disclose",
-    "question": "what why how which who when que por como cual quien cuando donde where explain mean significa "
+    "question": "what why how which who when cual quien cuando donde where explain mean significa "
                 "understand entiendo idea sure seguro decide think pensar",
     "support": "bill billing charge charged charges fee fees payment pay paid refund internet wifi wi-fi router "
                "modem signal outage contract plan upgrade factura cobro cobraron cargo pago pague reembolso senal "
                "servicio contrato technician tecnico voicemail password contrasena pin sim app store tienda "
-               "repair insurance battery screen pantalla line linea",
+               "repair insurance battery screen pantalla line linea phone telefono celular cell 0g activate activar "
+               "caller installation instalacion picture fotos iphone android samsung unlock desbloquear roaming "
+               "speed slow lento down caido dropped drops connect conecta error hotspot tv cable channels canales "
+               "address direccion autopay statement statements invoice receipt recibo late overdue debo owe "
+               "credit credito rebate trade-in cancel-service port transfer order pedido delivery outage falla "
+               "technical support soporte tecnica repair reparar ticket appointment cita",
     "spam": "click clic here aqui win won winner prize premio free gratis verify verifique link enlace urgent "
-            "claim congratulations felicidades limited newsletter boletin",
+            "claim congratulations felicidades limited newsletter boletin sale shop survey encuesta webinar trial "
+            "exclusive exclusivo discount descuento save ahorre lottery loteria crypto investment inversion "
+            "guaranteed garantizadas package paquete refinance mortgage warranty singles hiring resume curriculum "
+            "cv position puesto job trabajo invoice vendor proposal sponsor",
     "yes": "yes si claro absolutely yeah yep",
+    "send": "send sending sent manden mandar mandarme mandenme envien enviar enviarme enviando contact contacting "
+            "call calling calls llamen llamar llamadas email emailing emails texting texts correos mensajes",
+    "keep": "keep keeping continue continuing sigan seguir sigue mantener mantengan stay quedarme",
+    "give": "give giving doy damos otorgo otorgar grant granting",
+    "objection": "problem problema problemas mind molesta importa objection objections inconveniente",
+    "dnm": "dnmlist suppression",
 }
 _PREFIXES = (("exclu", "remove"), ("inclu", "add"), ("autoriz", "consent"), ("consent", "consent"),
              ("permi", "consent"), ("acept", "consent"), ("aprob", "consent"), ("aprueb", "consent"),
@@ -97,10 +115,23 @@ _NEGATION_SCOPE = 6  # words after a negation that it governs
 _WORD_OR_MARK = re.compile(r"[a-z]+(?:-[a-z]+)?|[?.!,;:\n]")
 
 
+# Typos: a lexicon word of 5+ letters with one letter deleted still names its concept, and so does
+# an unknown word that becomes a lexicon word (or one of those) when one of its letters is deleted.
+_FUZZY: dict[str, str] = {}
+for _word, _c in _CONCEPT.items():
+    if len(_word) >= 5 and "-" not in _word:
+        for _i in range(len(_word)):
+            _FUZZY.setdefault(_word[:_i] + _word[_i + 1:], _c)
+
+
 def _concept(word: str) -> str | None:
     concept = _CONCEPT.get(word)
     if concept is None and len(word) >= 5:
         concept = next((c for prefix, c in _PREFIXES if word.startswith(prefix)), None)
+        if concept is None:
+            concept = _FUZZY.get(word) or next(
+                (_CONCEPT.get(d) or _FUZZY.get(d) for d in (word[:i] + word[i + 1:] for i in range(len(word)))
+                 if _CONCEPT.get(d) or _FUZZY.get(d)), None)
     return concept
 
 
