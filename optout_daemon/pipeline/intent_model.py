@@ -36,6 +36,8 @@ NAME = "model:intent"
 THRESHOLDS = (0.5, 0.7, 0.9)  # shown by evaluate(): what an auto-apply threshold would do
 
 _DIGITS = re.compile(r"\d+")
+_BARE_CONTRACTION = re.compile(r"\b(do|does|did|ca|wo|is|are|was|should|would|have|has)nt\b")
+_AUTHORIZED_USER = re.compile(r"\b(authori[sz]ed user|usuari[oa] autorizad[oa])")
 # "the do-not-market list", "lista de no contactar": a place, not a negation ("take me off the DNM list").
 _DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(ing)?|no[- ](contactar|llamar|publicidad))"
                           r"(?=[- ](list|lista)\b|\b)")
@@ -47,7 +49,9 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.lower().translate(_APOSTROPHES))
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = text.replace("can't", "can not").replace("won't", "will not").replace("n't", " not")
+    text = _BARE_CONTRACTION.sub(lambda m: {"ca": "can", "wo": "will"}.get(m.group(1), m.group(1)) + " not", text)
     text = _DO_NOT_LIST.sub(" dnmlist ", text)
+    text = _AUTHORIZED_USER.sub(" authorizeduser ", text)
     return _DIGITS.sub("0", text)
 
 
@@ -55,7 +59,7 @@ def normalize(text: str) -> str:
 _LEXICON = {
     "neg": "not no never nor nunca ni jamas nope nah",
     "stop": "stop stopped stopping quit cease discontinue halt enough basta alto paren parar pare dejen dejar deje "
-            "terminate end restrict restriction restricted restrinjan restringir limit limiten revoke revoco revocar withdraw withdrawing withdrawn retiro retirar pull pulling disable "
+            "terminate end restrict restricted restrinjan restringir limit limiten revoke revoco revocar withdraw withdrawing withdrawn retiro retirar pull pulling disable "
             "desactiven desactivar block bloqueen bloquear suspend cancel cancelen cancelar cancela off",
     "remove": "opt-out lift remove removed delete erase wipe exclude excluded unsubscribe unsubscribed unsub unenroll baja out "
               "quitar quiten quitenme quitame saquen saquenme sacar borren borrenme borrar eliminen eliminar "
@@ -90,7 +94,9 @@ _LEXICON = {
                "speed slow lento down caido dropped drops connect conecta error hotspot tv cable channels canales "
                "address direccion autopay statement statements invoice receipt recibo late overdue debo owe "
                "credit credito rebate trade-in cancel-service port transfer order pedido delivery outage falla "
-               "technical support soporte tecnica repair reparar ticket appointment cita",
+               "technical support soporte tecnica repair reparar ticket appointment cita user usuario usuaria "
+               "authorizeduser cut cortaron disconnected desconectaron reconnect reconectar balance saldo",
+
     "spam": "click clic here aqui win won winner prize premio free gratis verify verifique link enlace urgent "
             "claim congratulations felicidades limited newsletter boletin sale shop survey encuesta webinar trial "
             "exclusive exclusivo discount descuento save ahorre lottery loteria crypto investment inversion "
@@ -103,6 +109,7 @@ _LEXICON = {
     "give": "give giving doy damos otorgo otorgar grant granting",
     "objection": "problem problema problemas mind molesta importa objection objections inconveniente",
     "dnm": "dnmlist suppression",
+    "outstate": "exclusion restriction restrictions restriccion bloqueo",
 }
 _PREFIXES = (("exclu", "remove"), ("inclu", "add"), ("autoriz", "consent"), ("consent", "consent"),
              ("permi", "consent"), ("acept", "consent"), ("aprob", "consent"), ("aprueb", "consent"),
@@ -111,6 +118,7 @@ _PREFIXES = (("exclu", "remove"), ("inclu", "add"), ("autoriz", "consent"), ("co
 _CONCEPT = {word: concept for concept, words in reversed(_LEXICON.items()) for word in words.split()}
 _NEGATIONS = frozenset(_LEXICON["neg"].split())
 _SCOPE_BREAKS = frozenset("but pero however sino aunque although though also tambien and y".split())
+_DETERMINERS = frozenset("my the your this that previous earlier prior last mi la el su".split())
 _NEGATION_SCOPE = 6  # words after a negation that it governs
 _WORD_OR_MARK = re.compile(r"[a-z]+(?:-[a-z]+)?|[?.!,;:\n]")
 
@@ -138,9 +146,14 @@ def _concept(word: str) -> str | None:
 def concepts(normalized: str) -> list[str]:
     """Concept tokens of normalized text: c_<concept>, c_n<concept> inside a negation, and pairs."""
     seq: list[str] = []  # concepts in order; "|" ends a clause
-    scope, previous = 0, ""
+    scope, previous, before = 0, "", ""
     for word in _WORD_OR_MARK.findall(normalized):
-        word, previous = ("optin" if word == "in" and previous in ("opt", "back") else word), word
+        if word in ("out", "opt-out", "optout") and (previous in _DETERMINERS or (
+                word == "out" and previous == "opt" and before in _DETERMINERS)):
+            before, previous, word = previous, word, "exclusion"  # "my opt-out": the state, not the verb
+        else:
+            before, previous, word = previous, word, (
+                "optin" if word == "in" and previous in ("opt", "back") else word)
         if len(word) == 1 and word in "?.!,;:\n":
             scope = 0
             seq.append("q" if word == "?" else "|")
