@@ -23,13 +23,12 @@ from optout_daemon.pipeline.types import ConsentStateValue, ParsedMessage
 from optout_daemon.settings import Settings
 from optout_daemon.store import ledger
 from optout_daemon.store.customers import DbDirectory
-from optout_daemon.store.message_view import MessageView, get_message, render_message  # noqa: F401
-from optout_daemon.store.tables import (
-    ConsentEvent, Customer, CustomerEmail, CustomerPhone, InboundMessage, MessageStatus, ReviewItem, utcnow,
+from optout_daemon.store.review_views import (  # noqa: F401 - the console and the CLI import them from here
+    MessageView, aware, customer_page, get_message, render_message, search_customers,
 )
+from optout_daemon.store.tables import Customer, InboundMessage, MessageStatus, ReviewItem, utcnow
 
 RI, IM, C = ReviewItem.__table__, InboundMessage.__table__, Customer.__table__
-E, P, EV = CustomerEmail.__table__, CustomerPhone.__table__, ConsentEvent.__table__
 ACTIONS = ("opt_out", "opt_in", "unrelated", "no_action")
 SORTS = ("oldest", "time_left")
 PER_PAGE = 50
@@ -66,6 +65,7 @@ class QueueRow:
     candidates: int
     claimed_by: str
     seconds_left: float
+    age_seconds: float
 
     @property
     def overdue(self) -> bool:
@@ -82,13 +82,6 @@ class QueuePage:
     by_language: dict[str, int]
     page: int
     pages: int
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes: they are UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=utcnow().tzinfo)
-    return value
 
 
 def _filtered(f: QueueFilter, now: datetime) -> list[Any]:
@@ -118,11 +111,11 @@ def list_open(conn: Connection, f: QueueFilter, now: datetime | None = None, per
              .where(*where).order_by(*order).limit(per_page).offset((page - 1) * per_page))
     rows = []
     for r in conn.execute(query):
-        due = _aware(r.due_at)
-        held = r.claimed_by if r.claim_expires_at and _aware(r.claim_expires_at) > now else ""
+        due, created = aware(r.due_at), aware(r.created_at)
+        held = r.claimed_by if r.claim_expires_at and aware(r.claim_expires_at) > now else ""
         rows.append(QueueRow(r.id, r.intent, r.confidence, json.loads(r.reasons or "[]"), r.language,
-                             _aware(r.created_at), due, r.mail_from or "", len(json.loads(r.candidates or "[]")),
-                             held, (due - now).total_seconds()))
+                             created, due, r.mail_from or "", len(json.loads(r.candidates or "[]")),
+                             held, (due - now).total_seconds(), (now - created).total_seconds()))
     by_reason: dict[str, int] = {}
     for reasons, n in conn.execute(select(RI.c.reasons, func.count()).where(RI.c.status == "open")
                                    .group_by(RI.c.reasons)):
@@ -173,12 +166,12 @@ def get_item(conn: Connection, item_id: int, now: datetime | None = None, classi
     msg = conn.execute(select(IM.c.raw, IM.c.outcome, IM.c.mail_from, IM.c.received_at).where(
         IM.c.id == r["inbound_message_id"])).first() if r["inbound_message_id"] else None
     message = render_message(msg.raw) if msg is not None and msg.raw else None
-    due = _aware(r["due_at"])
+    due = aware(r["due_at"])
     resolution = {k: r[k] for k in ("resolution", "resolved_by", "resolved_at", "resolution_customer_id",
                                     "consent_event_id", "note")} if r["status"] != "open" else {}
     view = ItemView(r["id"], r["status"], r["intent"], r["confidence"], json.loads(r["reasons"] or "[]"),
-                    json.loads(r["candidates"] or "[]"), r["language"], _aware(r["created_at"]), due,
-                    (due - now).total_seconds(), r["claimed_by"], _aware(r["claim_expires_at"]), resolution,
+                    json.loads(r["candidates"] or "[]"), r["language"], aware(r["created_at"]), due,
+                    (due - now).total_seconds(), r["claimed_by"], aware(r["claim_expires_at"]), resolution,
                     r["inbound_message_id"], r["notice_id"],
                     json.loads(msg.outcome) if msg is not None and msg.outcome else {}, message)
     if classifier is not None and msg is not None and msg.raw:
@@ -270,7 +263,7 @@ def _lock_items(conn: Connection, item_ids: Sequence[int], operator: str, now: d
     for i in items:
         if i.status != "open":
             raise ClaimConflict(f"review item {i.id} is already resolved: a decision is final")
-        held = i.claimed_by and i.claimed_by != operator and i.claim_expires_at and _aware(i.claim_expires_at) > now
+        held = i.claimed_by and i.claimed_by != operator and i.claim_expires_at and aware(i.claim_expires_at) > now
         if held:
             raise ClaimConflict(f"review item {i.id} is being decided by {i.claimed_by}: pick another item")
     return items
@@ -310,7 +303,7 @@ def _notice_kind(action: str, event_id: int | None, current: Any, now: datetime,
         return f"{action}_confirmation"
     if action == "opt_out":
         interval = timedelta(hours=settings.notices.reconfirm_interval_hours)
-        last = _aware(current.last_confirmed_at)
+        last = aware(current.last_confirmed_at)
         if last is None or now - last >= interval:
             return "opt_out_reconfirmation"
     return ""
@@ -343,89 +336,3 @@ def _evidence(item: Any, customer_id: int) -> dict[str, Any]:
             "reasons": json.loads(item.reasons or "[]"), "customer_evidence": chosen[0] if chosen else [],
             "candidate": bool(chosen)}
 
-
-# --- customers ----------------------------------------------------------------------------------
-
-@dataclass
-class CustomerHit:
-    id: int
-    account_number: str
-    name: str
-    emails: list[str]
-    phones: list[str]
-    state: str
-
-
-def search_customers(conn: Connection, query: str, default_consent: str, region: str = "US",
-                     limit: int = 20) -> list[CustomerHit]:
-    """By account number, phone (any format), email or part of the name."""
-    q = " ".join(query.split())
-    if not q:
-        return []
-    ids: list[int] = []
-    account = normalize_account(q)
-    if account:
-        ids += conn.execute(select(C.c.id).where(C.c.account_number == account)).scalars().all()
-    if "@" in q:
-        ids += conn.execute(select(E.c.customer_id).where(E.c.email == q.lower())).scalars().all()
-    phone = _e164(q, region)
-    if phone:
-        ids += conn.execute(select(P.c.customer_id).where(P.c.e164 == phone)).scalars().all()
-    if len(q) >= 2 and "@" not in q:
-        pattern = "%" + q.lower().replace("\\", "").replace("%", "").replace("_", "") + "%"
-        ids += conn.execute(select(C.c.id).where(func.lower(C.c.name).like(pattern)).order_by(C.c.name)
-                            .limit(limit)).scalars().all()
-    unique = list(dict.fromkeys(ids))[:limit]
-    return [_hit(conn, cid, default_consent) for cid in unique]
-
-
-def _e164(text: str, region: str) -> str:
-    import phonenumbers  # noqa: PLC0415
-
-    if sum(ch.isdigit() for ch in text) < 7:
-        return ""
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return ""
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) \
-        if phonenumbers.is_valid_number(number) else ""
-
-
-def _hit(conn: Connection, cid: int, default_consent: str) -> CustomerHit:
-    row = conn.execute(select(C.c.account_number, C.c.name).where(C.c.id == cid)).one()
-    emails = conn.execute(select(E.c.email).where(E.c.customer_id == cid).order_by(E.c.id)).scalars().all()
-    phones = conn.execute(select(P.c.e164).where(P.c.customer_id == cid).order_by(P.c.id)).scalars().all()
-    state = ledger.current_consent(conn, cid, default_consent).state.value
-    return CustomerHit(cid, row.account_number, row.name, list(emails), list(phones), state)
-
-
-@dataclass
-class CustomerPage:
-    customer: CustomerHit
-    consent: ledger.CurrentConsent
-    events: list[dict[str, Any]]  # each with the source message's from / subject / received_at
-    open_items: list[int]
-
-
-def customer_page(conn: Connection, account_number: str, default_consent: str) -> CustomerPage | None:
-    """Current consent and the full event history, each event with its source message (R2, R3)."""
-    cid = conn.execute(select(C.c.id).where(C.c.account_number == normalize_account(account_number))).scalar()
-    if cid is None:
-        return None
-    events = []
-    for ev in ledger.consent_history(conn, cid):
-        source = None
-        if ev["inbound_message_id"]:
-            m = conn.execute(select(IM.c.id, IM.c.raw, IM.c.mail_from, IM.c.received_at, IM.c.source).where(
-                IM.c.id == ev["inbound_message_id"])).first()
-            if m is not None:
-                view = render_message(m.raw) if m.raw else None
-                source = {"id": m.id, "mail_from": m.mail_from, "received_at": _aware(m.received_at),
-                          "via": m.source, "subject": view.subject if view else "(message purged)"}
-        events.append({**ev, "occurred_at": _aware(ev["occurred_at"]), "source": source})
-    open_items = conn.execute(select(RI.c.id).where(RI.c.status == "open", RI.c.resolution_customer_id.is_(None),
-                                                    RI.c.candidates.like(f'%"customer_id": {cid},%'))
-                              .order_by(RI.c.id)).scalars().all()
-    return CustomerPage(_hit(conn, cid, default_consent), ledger.current_consent(conn, cid, default_consent),
-                        events, list(open_items))
