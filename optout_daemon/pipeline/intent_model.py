@@ -341,6 +341,14 @@ def evaluate(model_dir: Path, heldout_path: Path) -> str:
         ma = sum(gold[i] == model_pred[i] for i in idx) / len(idx)
         ba = sum(gold[i] == base_pred[i] for i in idx) / len(idx)
         lines.append(f"| accuracy {lang} | {len(idx)} | {ma:.3f} | | | {ba:.3f} | | |")
+    tags = sorted({tag for row in rows for tag in row.get("tags", [])})
+    if tags:
+        lines += ["", "| tag | messages | model accuracy | baseline accuracy |", "|---|---:|---:|---:|"]
+        for tag in tags:
+            idx = [i for i, row in enumerate(rows) if tag in row.get("tags", [])]
+            ma = sum(gold[i] == model_pred[i] for i in idx) / len(idx)
+            ba = sum(gold[i] == base_pred[i] for i in idx) / len(idx)
+            lines.append(f"| {tag} | {len(idx)} | {ma:.3f} | {ba:.3f} |")
     lines += ["", "Confusion (rows: true label, columns: model's label):",
               "| true \\ model | " + " | ".join(LABELS) + " |", "|---|" + "---:|" * len(LABELS)]
     for g_label in LABELS:
