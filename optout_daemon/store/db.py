@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from sqlalchemy import Engine, create_engine, event, insert, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from optout_daemon.store.tables import InboundMessage, MessageStatus, utcnow
@@ -130,8 +130,8 @@ def store_arrivals(engine: Engine, arrivals: Iterable[Arrival]) -> list[int | No
     """Commit every arrival in one transaction (a group commit); return each row's id.
 
     A message already stored under the same natural key (the same Message-ID and content delivered
-    twice, or the same IMAP UID) is not stored again: its existing id is returned. Raises
-    StoreUnavailable when nothing could be committed.
+    twice, or the same IMAP UID) is not stored again (ON CONFLICT DO NOTHING): its existing id is
+    returned. Raises StoreUnavailable when nothing could be committed.
     """
     arrivals = list(arrivals)
     now = utcnow()
@@ -146,29 +146,17 @@ def store_arrivals(engine: Engine, arrivals: Iterable[Arrival]) -> list[int | No
             "claimed_by": "", "outcome": "",
         })
     table = InboundMessage.__table__
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = dialect_insert(table).on_conflict_do_nothing(index_elements=["natural_key"])
+    keys = [r["natural_key"] for r in rows]
     try:
         with engine.begin() as conn:
-            keys = [r["natural_key"] for r in rows]
-            existing = dict(conn.execute(
-                select(table.c.natural_key, table.c.id).where(table.c.natural_key.in_(set(keys)))).all())
-            ids: list[int | None] = []
-            for row in rows:
-                key = row["natural_key"]
-                if key in existing:
-                    ids.append(existing[key])
-                    continue
-                new_id = conn.execute(insert(table).values(**row).returning(table.c.id)).scalar_one()
-                existing[key] = new_id
-                ids.append(new_id)
-            return ids
-    except IntegrityError:
-        # Another process stored the same key between our select and insert: store one by one.
-        if len(rows) > 1:
-            return [store_arrivals(engine, [a])[0] for a in arrivals]
-        with engine.connect() as conn:
-            found = conn.execute(select(table.c.id).where(table.c.natural_key == rows[0]["natural_key"])).scalar()
-        if found is None:
-            raise StoreUnavailable("insert refused and no existing row") from None
-        return [found]
-    except OperationalError as exc:
+            conn.execute(statement, rows)
+            found = dict(conn.execute(select(table.c.natural_key, table.c.id)
+                                      .where(table.c.natural_key.in_(set(keys)))).all())
+            return [found.get(k) for k in keys]
+    except DBAPIError as exc:  # the server is down, the disk is full, the lock is held...
         raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
