@@ -142,13 +142,15 @@ class Console:
         item_id = request.path_params["item_id"]
         account = str(form.get("account_other", "")).strip() or str(form.get("account", "")).strip()
         try:
-            await run_in_threadpool(review.resolve_item, self.engine, item_id, str(form.get("action", "")),
-                                    account or None, session.operator, str(form.get("note", ""))[:2000],
-                                    settings=self.settings)
+            done = await run_in_threadpool(review.resolve_item, self.engine, item_id, str(form.get("action", "")),
+                                           account or None, session.operator, str(form.get("note", ""))[:2000],
+                                           settings=self.settings)
         except review.ReviewError as exc:
             return await self.item(request, session, form, str(exc),
                                    409 if isinstance(exc, review.ClaimConflict) else 400)
-        log.info("review_resolved", item=item_id, action=form.get("action"), operator=session.operator)
+        self.decided([done])
+        log.info("review_resolved", item=item_id, action=done.action, operator=session.operator,
+                 event=done.consent_event_id, notices=len(done.notice_ids))
         if account and form.get("action") in ("opt_out", "opt_in"):
             return self.redirect(f"/customers/{quote(account)}?done={item_id}")
         return self.redirect(f"/review?done={item_id}")
@@ -157,14 +159,25 @@ class Console:
         ids = [int(v) for v in form.getlist("item_ids") if str(v).isdigit()]
         account = str(form.get("account", "")).strip()
         try:
-            await run_in_threadpool(review.resolve_items, self.engine, ids, str(form.get("action", "")),
-                                    account or None, session.operator, str(form.get("note", ""))[:2000],
-                                    settings=self.settings)
+            done = await run_in_threadpool(review.resolve_items, self.engine, ids, str(form.get("action", "")),
+                                           account or None, session.operator, str(form.get("note", ""))[:2000],
+                                           settings=self.settings)
         except review.ReviewError as exc:
             return self.render(request, "error.html", 409 if isinstance(exc, review.ClaimConflict) else 400,
                                session=session, error=str(exc))
-        log.info("review_resolved_bulk", items=ids, action=form.get("action"), operator=session.operator)
+        self.decided(done)
+        log.info("review_resolved_bulk", items=ids, action=done[0].action, operator=session.operator)
         return self.redirect(f"/review?done={','.join(map(str, ids))}")
+
+    def decided(self, done: list[review.Resolved]) -> None:
+        """Count the consent changes like the worker does, and wake the outbox for the notices."""
+        metrics, wake = getattr(self.daemon, "metrics", None), getattr(self.daemon, "wake_outbox", None)
+        for r in done:
+            if metrics is not None and r.consent_event_id is not None:
+                state = "opted_out" if r.action == "opt_out" else "opted_in"
+                metrics.consent_changes.labels(state=state).inc()
+        if wake is not None and any(r.notice_ids for r in done):
+            wake.set()
 
     async def release(self, request: Request, session: auth.Session, form: Any) -> Response:
         await run_in_threadpool(review.release_item, self.engine, request.path_params["item_id"], session.operator)

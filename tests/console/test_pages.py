@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from optout_daemon.store.tables import ConsentEvent, Notice
 from tests.console.support import RI, csrf_of, review_via_smtp, sign_in, start_console
+from tests.helpers import maildir_files, wait_for
 
 
 def test_bulk_decision_search_and_filters(daemon_thread, tmp_path, customers_csv):
@@ -30,6 +31,11 @@ def test_bulk_decision_search_and_filters(daemon_thread, tmp_path, customers_csv
         assert conn.execute(select(func.count()).select_from(Notice.__table__)).scalar_one() == 2
         assert conn.execute(select(RI.c.status).where(RI.c.id == other)).scalar_one() == "open"
     assert "1 open" in client.get("/review").text
+    # the outbox sends the confirmations at once, as for an automatic decision
+    notices = wait_for(lambda: len(maildir_files(tmp_path / "notices")) == 2 and maildir_files(tmp_path / "notices"),
+                       what="two notices in the maildir")
+    assert all(b"1000200001" not in f.read_bytes() for f in notices)  # no CPNI, not even the account
+    assert 'optout_consent_changes_total{state="opted_out"} 1.0' in client.get("/metrics").text
     refused = client.post("/review/bulk", data={"csrf": csrf_of(queue.text), "item_ids": [str(janes[0]), str(other)],
                                                 "action": "no_action"})
     assert refused.status_code == 409 and "already resolved" in refused.text
