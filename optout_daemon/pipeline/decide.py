@@ -93,6 +93,9 @@ def decide(message: ParsedMessage, screening: Screening, classification: Classif
         return Decision(Action.REVIEW, intent, confidence, customer, None,
                         reasons=(*reasons, *why), review_reasons=why)
 
+    if not message.headers or any(d.startswith("unparseable") for d in message.defects):
+        return review("unparseable")  # not readable as an email: a person looks, it is never ignored
+
     if intent is Intent.OPT_OUT:
         if customer is None or context is None:
             return review("several_candidates" if resolution.candidates else "no_customer")
