@@ -33,7 +33,7 @@ from optout_daemon.pipeline.types import Classification, Intent
 
 LABELS = (Intent.OPT_OUT.value, Intent.OPT_IN.value, Intent.AMBIGUOUS.value, Intent.UNRELATED.value)
 NAME = "model:intent"
-THRESHOLDS = (0.5, 0.7, 0.9)  # shown by evaluate(): what an auto-apply threshold would do
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)  # shown by evaluate(): what a decide threshold would do
 
 _DIGITS = re.compile(r"\d+")
 _BARE_CONTRACTION = re.compile(r"\b(do|does|did|ca|wo|is|are|was|should|would|have|has)nt\b")
@@ -355,12 +355,13 @@ def evaluate(model_dir: Path, heldout_path: Path) -> str:
         cells = [sum(g == g_label and p == p_label for g, p in zip(gold, model_pred)) for p_label in LABELS]
         lines.append(f"| {g_label} | " + " | ".join(str(c) for c in cells) + " |")
     lines += ["", "What a confidence threshold for automatic action would do (model):",
-              "| threshold | opt_out automatic | opt_in automatic | opt_out missed (-> unrelated) "
+              "| threshold | opt_out automatic | opt_in automatic | opt_out ignored (-> unrelated) "
               "| opt_out -> opt_in | wrong automatic opt_out/opt_in |", "|---:|---:|---:|---:|---:|---:|"]
     for t in THRESHOLDS:
         auto = {label: sum(g == label and c.intent.value == label and c.confidence >= t
                            for g, c in zip(gold, model_results)) for label in ("opt_out", "opt_in")}
-        missed = sum(g == "opt_out" and p == "unrelated" for g, p in zip(gold, model_pred))
+        missed = sum(g == "opt_out" and c.intent.value == "unrelated" and c.confidence >= t
+                     for g, c in zip(gold, model_results))
         flipped = sum(g == "opt_out" and c.intent.value == "opt_in" and c.confidence >= t
                       for g, c in zip(gold, model_results))
         wrong = sum(g != c.intent.value and c.intent.value in ("opt_out", "opt_in") and c.confidence >= t
