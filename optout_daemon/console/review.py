@@ -150,7 +150,7 @@ class Console:
                                    409 if isinstance(exc, review.ClaimConflict) else 400)
         self.decided([done])
         log.info("review_resolved", item=item_id, action=done.action, operator=session.operator,
-                 event=done.consent_event_id, notices=len(done.notice_ids))
+                 consent_event=done.consent_event_id, notices=len(done.notice_ids))
         if account and form.get("action") in ("opt_out", "opt_in"):
             return self.redirect(f"/customers/{quote(account)}?done={item_id}")
         return self.redirect(f"/review?done={item_id}")
