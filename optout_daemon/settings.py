@@ -161,10 +161,14 @@ class ConsoleSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     secret_key_file: str = "var/console.key"
+    """Key that signs session cookies; created (0600, random) when missing. Delete it to sign everyone out."""
     behind_tls_proxy: bool = False
+    """The console is reached through a TLS-terminating proxy on 127.0.0.1: cookies get Secure."""
     session_hours: float = 12.0
     claim_minutes: float = 10.0
+    """Opening a review item holds it for this long, so that two operators never decide it both."""
     login_attempts_per_minute: int = 5
+    """Failed sign-ins allowed per client address and per operator name in a minute; then 429."""
 
 
 @dataclass
@@ -358,6 +362,11 @@ def _validate(s: Settings) -> None:
         raise bad("retention.raw_message_days", s.retention.raw_message_days, "use 1 or more days")
     if not 0 <= s.worker.processes <= 64:
         raise bad("worker.processes", s.worker.processes, "use 0 (a thread in the daemon) to 64")
+    for key, value in (("console.claim_minutes", s.console.claim_minutes),
+                       ("console.session_hours", s.console.session_hours),
+                       ("console.login_attempts_per_minute", s.console.login_attempts_per_minute)):
+        if value <= 0:
+            raise bad(key, value, "use a number above 0")
     if s.worker.max_attempts < 1:
         raise bad("worker.max_attempts", s.worker.max_attempts, "use 1 or more")
     if s.imap.enabled and not s.imap.accounts:

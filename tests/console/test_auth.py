@@ -124,3 +124,14 @@ def test_an_item_open_in_one_console_is_not_decided_in_another(daemon_thread, tm
                                                        "account": "1000200001"})
     assert answer.status_code == 409 and "being decided by alice" in answer.text
     assert "with alice" in bob.get("/review").text
+
+
+def test_console_settings_are_checked(tmp_path):
+    import pytest
+
+    from optout_daemon.settings import SettingsError
+    from tests.conftest import make_settings
+
+    for key in ("CLAIM_MINUTES", "SESSION_HOURS", "LOGIN_ATTEMPTS_PER_MINUTE"):
+        with pytest.raises(SettingsError, match=f"console.{key.lower()} = 0(.0)? is not allowed"):
+            make_settings(tmp_path, **{f"OPTOUT_CONSOLE_{key}": "0"})
