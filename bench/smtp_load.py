@@ -68,7 +68,10 @@ def message(i: int, sender: str, size: int = 4096) -> bytes:
     head = (f"From: {sender}\r\nTo: marketing@example.com\r\nSubject: Marketing preferences\r\n"
             f"Message-ID: <bench-{i}-{time.time_ns()}@example.net>\r\nDate: Sun, 29 Nov 2026 10:00:00 +0000\r\n\r\n"
             "Please stop using my information for marketing. I do not consent to the use of my CPNI.\r\n")
-    filler = "".join(f"Line {n} of my message, kept for the size of a real mail.\r\n" for n in range(200))
+    # Filled up to the size with the carrier's notice quoted below the request, as replies are.
+    filler = "\r\nOn Mon, Nov 2, 2026 at 9:14 AM Example Communications <marketing@example.com> wrote:\r\n" + "".join(
+        "> You may tell us not to use your customer proprietary network information to market services.\r\n"
+        for _ in range(60))
     return (head + filler)[:size].encode() + b"\r\n"
 
 

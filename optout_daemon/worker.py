@@ -126,7 +126,7 @@ class Worker:
         default = s.policy.default_consent
         resolution = analysis.resolution
         customer = resolution.customer if resolution else None
-        context = None
+        context = current = None
         if customer is not None:
             current = ledger.current_consent(conn, customer.customer_id, default, lock=True)
             context = customer_context(DbDirectory(conn), current.state, current.last_confirmed_at,
@@ -139,13 +139,15 @@ class Worker:
                 event_id = ledger.apply_consent(
                     conn, customer_id=customer.customer_id, new_state=decision.new_state, method="email",
                     decided_by="daemon", default=default, inbound_message_id=item.id,
-                    message_sha256=item.sha256, evidence=_evidence(analysis, decision), now=now)
+                    message_sha256=item.sha256, evidence=_evidence(analysis, decision), now=now,
+                    current=current, confirmed=bool(decision.notices))
             if decision.notices:
                 ledger.queue_notices(
                     conn, decision.notices, origin=f"msg{item.id}", customer_id=customer.customer_id,
                     inbound_message_id=item.id, consent_event_id=event_id, in_reply_to=parsed.message_id,
                     references=f"{parsed.references} {parsed.message_id}".strip(), now=now)
-                ledger.mark_confirmed(conn, customer.customer_id, default, now)
+                if event_id is None:  # a re-confirmation: the state row only learns the time
+                    ledger.mark_confirmed(conn, customer.customer_id, default, now)
             status = MessageStatus.PROCESSED
         elif decision.action is Action.REVIEW:
             ledger.open_review(

@@ -51,10 +51,15 @@ def current_consent(conn: Connection, customer_id: int, default: str, lock: bool
 def apply_consent(conn: Connection, *, customer_id: int, new_state: ConsentStateValue, method: str,
                   decided_by: str, default: str, inbound_message_id: int | None = None,
                   message_sha256: str = "", evidence: Any = None, note: str = "",
-                  now: datetime | None = None) -> int | None:
-    """Record a change of consent; return the new ConsentEvent id, or None when nothing changes."""
+                  now: datetime | None = None, current: CurrentConsent | None = None,
+                  confirmed: bool = False) -> int | None:
+    """Record a change of consent; return the new ConsentEvent id, or None when nothing changes.
+
+    `current` is the state the caller read (and locked) in this transaction, if it did; `confirmed`
+    records that a confirmation is queued with this change.
+    """
     now = now or utcnow()
-    current = current_consent(conn, customer_id, default, lock=True)
+    current = current or current_consent(conn, customer_id, default, lock=True)
     if current.state is new_state and current.explicit:
         return None
     if current.state is new_state and not current.explicit and new_state is ConsentStateValue.OPTED_IN:
@@ -66,10 +71,13 @@ def apply_consent(conn: Connection, *, customer_id: int, new_state: ConsentState
         evidence=json.dumps(evidence, sort_keys=True, default=str) if evidence is not None else "",
         note=note).returning(EV.c.id)).scalar_one()
     values = {"state": new_state.value, "since": now, "last_event_id": event_id}
+    if confirmed:
+        values["last_confirmed_at"] = now
     if current.explicit:
         conn.execute(update(S).where(S.c.customer_id == customer_id).values(**values))
     else:
-        conn.execute(insert(S).values(customer_id=customer_id, last_confirmed_at=None, **values))
+        values.setdefault("last_confirmed_at", None)
+        conn.execute(insert(S).values(customer_id=customer_id, **values))
     return event_id
 
 
@@ -85,19 +93,26 @@ def queue_notices(conn: Connection, requests: Iterable[NoticeRequest], *, origin
                   customer_id: int | None, inbound_message_id: int | None, consent_event_id: int | None,
                   in_reply_to: str = "", references: str = "", subject: str = "",
                   now: datetime | None = None) -> list[int]:
-    """Put notices in the outbox. The key (origin, kind, recipient) makes a replay queue nothing."""
+    """Put notices in the outbox. The key (origin, kind, recipient) makes a replay queue nothing.
+
+    Returns the ids of the notices queued now (not those a replay found already queued).
+    """
     now = now or utcnow()
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert  # noqa: PLC0415
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # noqa: PLC0415
     ids = []
     for req in requests:
         key = f"{origin}:{req.kind}:{req.recipient}"
-        if conn.execute(select(NT.c.id).where(NT.c.key == key)).first():
-            continue
-        ids.append(conn.execute(insert(NT).values(
+        new_id = conn.execute(dialect_insert(NT).on_conflict_do_nothing(index_elements=["key"]).values(
             key=key, kind=req.kind, language=req.language, recipient=req.recipient, customer_id=customer_id,
             inbound_message_id=inbound_message_id, consent_event_id=consent_event_id,
             in_reply_to=in_reply_to[:998], references=references, subject=subject[:998], status="pending",
             attempts=0, next_attempt_at=now, last_error="", claimed_by="", created_at=now,
-        ).returning(NT.c.id)).scalar_one())
+        ).returning(NT.c.id)).scalar()
+        if new_id is not None:
+            ids.append(new_id)
     return ids
 
 
