@@ -87,7 +87,7 @@ class QueuePage:
 def _filtered(f: QueueFilter, now: datetime) -> list[Any]:
     where: list[Any] = [RI.c.status == "open"]
     if f.reason:
-        where.append(RI.c.reasons.like(f'%{json.dumps(f.reason)}%'))
+        where.append(RI.c.reasons.contains(json.dumps(f.reason), autoescape=True))
     if f.language:
         where.append(RI.c.language == f.language)
     if f.min_age_hours > 0:

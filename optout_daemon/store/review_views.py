@@ -156,8 +156,8 @@ def search_customers(conn: Connection, query: str, default_consent: str, region:
     if phone:
         ids += conn.execute(select(P.c.customer_id).where(P.c.e164 == phone)).scalars().all()
     if len(q) >= 2 and "@" not in q:
-        pattern = "%" + q.lower().replace("\\", "").replace("%", "").replace("_", "") + "%"
-        ids += conn.execute(select(C.c.id).where(func.lower(C.c.name).like(pattern)).order_by(C.c.name)
+        ids += conn.execute(select(C.c.id).where(func.lower(C.c.name).contains(q.lower(), autoescape=True))
+                            .order_by(C.c.name)
                             .limit(limit)).scalars().all()
     unique = list(dict.fromkeys(ids))[:limit]
     return [_hit(conn, cid, default_consent) for cid in unique]

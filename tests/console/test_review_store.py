@@ -179,6 +179,9 @@ def test_customer_search_and_page(store):
             assert [h.account_number for h in hits] == ["1000200001"], query
             assert hits[0].state == "opted_out"
         assert review.search_customers(conn, "nobody here", "opted_in") == []
+        assert review.search_customers(conn, "a%", "opted_in") == []  # a wildcard is a character
+        assert len(review.search_customers(conn, "a", "opted_in")) == 0  # one letter is too little
+        assert {h.account_number for h in review.search_customers(conn, "ma", "opted_in")} == {"1000200003"}
         page = review.customer_page(conn, "1000 2000 01", "opted_in")
     assert page.consent.state.value == "opted_out"
     [event] = page.events
