@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable
 
-from sqlalchemy import Connection, Engine, and_, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, update
 
 from optout_daemon.logs import get_logger
 from optout_daemon.metrics import Metrics
@@ -31,6 +31,11 @@ from optout_daemon.store.tables import InboundMessage, MessageStatus, utcnow
 
 IM = InboundMessage.__table__
 log = get_logger("optout.worker")
+# The message's new status, guarded by our lease; built once (see store/ledger.py).
+_FINISH = update(IM).where(IM.c.id == bindparam("b_id"), IM.c.claimed_by == bindparam("b_me"),
+                           IM.c.status == MessageStatus.RECEIVED).values(
+    status=bindparam("b_status"), processed_at=bindparam("b_now"), claimed_by="", claim_expires_at=None,
+    outcome=bindparam("b_outcome"))
 
 
 def worker_id() -> str:
@@ -158,10 +163,8 @@ class Worker:
             status = MessageStatus.REVIEW
         else:
             status = MessageStatus.IGNORED
-        result = conn.execute(update(IM).where(IM.c.id == item.id, IM.c.claimed_by == self.ident,
-                                               IM.c.status == MessageStatus.RECEIVED).values(
-            status=status, processed_at=now, claimed_by="", claim_expires_at=None,
-            outcome=json.dumps(outcome(analysis, decision))))
+        result = conn.execute(_FINISH, {"b_id": item.id, "b_me": self.ident, "b_status": status, "b_now": now,
+                                        "b_outcome": json.dumps(outcome(analysis, decision))})
         if result.rowcount != 1:
             raise LeaseLost(f"message {item.id} was claimed by another worker")
         return item, analysis, decision, status

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import phonenumbers
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from optout_daemon.pipeline.resolve import CustomerRecord, normalize_account
 from optout_daemon.store.tables import Customer, CustomerEmail, CustomerPhone, utcnow
@@ -135,6 +135,17 @@ def import_rows(engine: Engine, rows: list[CustomerRow]) -> ImportReport:
     return report
 
 
+_COLUMNS = (C.c.id, C.c.account_number, C.c.name, C.c.postal_zip)
+_BY_EMAIL = select(*_COLUMNS, E.c.on_record_since).join(E, E.c.customer_id == C.c.id).where(
+    E.c.email == bindparam("b_value"))
+_BY_ACCOUNT = select(*_COLUMNS).where(C.c.account_number == bindparam("b_value"))
+_BY_PHONE = select(*_COLUMNS).join(P, P.c.customer_id == C.c.id).where(P.c.e164 == bindparam("b_value"))
+_BY_NAME = select(*_COLUMNS).where(func.lower(C.c.name) == bindparam("b_value")).limit(10)
+_BY_ID = select(*_COLUMNS).where(C.c.id == bindparam("b_value"))
+_RECORD_ADDRESSES = select(E.c.email).where(E.c.customer_id == bindparam("b_value"),
+                                            E.c.on_record_since <= bindparam("b_cutoff")).order_by(E.c.id)
+
+
 def _record(row) -> CustomerRecord:  # noqa: ANN001
     return CustomerRecord(row.id, row.account_number, row.name, row.postal_zip)
 
@@ -146,31 +157,24 @@ class DbDirectory:
         self.conn = conn
 
     def by_email(self, email: str) -> list[tuple[CustomerRecord, datetime]]:
-        rows = self.conn.execute(
-            select(C.c.id, C.c.account_number, C.c.name, C.c.postal_zip, E.c.on_record_since)
-            .join(E, E.c.customer_id == C.c.id).where(E.c.email == email.lower())).all()
+        rows = self.conn.execute(_BY_EMAIL, {"b_value": email.lower()}).all()
         return [(_record(r), r.on_record_since) for r in rows]
 
     def by_account(self, account_number: str) -> CustomerRecord | None:
-        row = self.conn.execute(select(C.c.id, C.c.account_number, C.c.name, C.c.postal_zip)
-                                .where(C.c.account_number == normalize_account(account_number))).first()
+        row = self.conn.execute(_BY_ACCOUNT, {"b_value": normalize_account(account_number)}).first()
         return _record(row) if row else None
 
     def by_phone(self, e164: str) -> list[CustomerRecord]:
-        rows = self.conn.execute(select(C.c.id, C.c.account_number, C.c.name, C.c.postal_zip)
-                                 .join(P, P.c.customer_id == C.c.id).where(P.c.e164 == e164)).all()
+        rows = self.conn.execute(_BY_PHONE, {"b_value": e164}).all()
         return [_record(r) for r in rows]
 
     def by_name(self, name: str) -> list[CustomerRecord]:
-        rows = self.conn.execute(select(C.c.id, C.c.account_number, C.c.name, C.c.postal_zip)
-                                 .where(func.lower(C.c.name) == " ".join(name.lower().split())).limit(10)).all()
+        rows = self.conn.execute(_BY_NAME, {"b_value": " ".join(name.lower().split())}).all()
         return [_record(r) for r in rows]
 
     def get(self, customer_id: int) -> CustomerRecord | None:
-        row = self.conn.execute(select(C.c.id, C.c.account_number, C.c.name, C.c.postal_zip)
-                                .where(C.c.id == customer_id)).first()
+        row = self.conn.execute(_BY_ID, {"b_value": customer_id}).first()
         return _record(row) if row else None
 
     def record_addresses(self, customer_id: int, cutoff: datetime) -> tuple[str, ...]:
-        return tuple(self.conn.execute(select(E.c.email).where(
-            E.c.customer_id == customer_id, E.c.on_record_since <= cutoff).order_by(E.c.id)).scalars())
+        return tuple(self.conn.execute(_RECORD_ADDRESSES, {"b_value": customer_id, "b_cutoff": cutoff}).scalars())

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from optout_daemon.pipeline.types import ConsentStateValue, NoticeRequest
 from optout_daemon.store.tables import (
@@ -38,11 +40,26 @@ class CurrentConsent:
     explicit: bool  # False when no event was ever recorded and the default applies
 
 
+# Statements built once: building them per message costs more than running them (SQLAlchemy
+# generates a cache key from every .values() call).
+_SELECT_STATE = select(S.c.state, S.c.since, S.c.last_confirmed_at).where(S.c.customer_id == bindparam("b_cid"))
+_SELECT_STATE_LOCKED = _SELECT_STATE.with_for_update()
+_INSERT_EVENT = insert(EV).returning(EV.c.id)
+_INSERT_STATE = insert(S)
+_UPDATE_STATE = update(S).where(S.c.customer_id == bindparam("b_cid")).values(
+    state=bindparam("b_state"), since=bindparam("b_since"), last_event_id=bindparam("b_event"))
+_UPDATE_STATE_CONFIRMED = _UPDATE_STATE.values(last_confirmed_at=bindparam("b_since"))
+_UPDATE_CONFIRMED = update(S).where(S.c.customer_id == bindparam("b_cid")).values(
+    last_confirmed_at=bindparam("b_now"))
+_INSERT_NOTICE = {
+    "postgresql": pg_insert(NT).on_conflict_do_nothing(index_elements=["key"]).returning(NT.c.id),
+    "sqlite": sqlite_insert(NT).on_conflict_do_nothing(index_elements=["key"]).returning(NT.c.id),
+}
+
+
 def current_consent(conn: Connection, customer_id: int, default: str, lock: bool = False) -> CurrentConsent:
-    query = select(S.c.state, S.c.since, S.c.last_confirmed_at).where(S.c.customer_id == customer_id)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    query = _SELECT_STATE_LOCKED if lock and conn.dialect.name == "postgresql" else _SELECT_STATE
+    row = conn.execute(query, {"b_cid": customer_id}).first()
     if row is None:
         return CurrentConsent(ConsentStateValue(default), None, None, explicit=False)
     return CurrentConsent(ConsentStateValue(row.state), row.since, row.last_confirmed_at, explicit=True)
@@ -64,29 +81,27 @@ def apply_consent(conn: Connection, *, customer_id: int, new_state: ConsentState
         return None
     if current.state is new_state and not current.explicit and new_state is ConsentStateValue.OPTED_IN:
         return None  # an opt-in to the default state changes nothing
-    event_id = conn.execute(insert(EV).values(
-        customer_id=customer_id, old_state=current.state.value, new_state=new_state.value,
-        occurred_at=now, method=method, inbound_message_id=inbound_message_id,
-        message_sha256=message_sha256, decided_by=decided_by,
-        evidence=json.dumps(evidence, sort_keys=True, default=str) if evidence is not None else "",
-        note=note).returning(EV.c.id)).scalar_one()
-    values = {"state": new_state.value, "since": now, "last_event_id": event_id}
-    if confirmed:
-        values["last_confirmed_at"] = now
+    event_id = conn.execute(_INSERT_EVENT, {
+        "customer_id": customer_id, "old_state": current.state.value, "new_state": new_state.value,
+        "occurred_at": now, "method": method, "inbound_message_id": inbound_message_id,
+        "message_sha256": message_sha256, "decided_by": decided_by,
+        "evidence": json.dumps(evidence, sort_keys=True, default=str) if evidence is not None else "",
+        "note": note}).scalar_one()
     if current.explicit:
-        conn.execute(update(S).where(S.c.customer_id == customer_id).values(**values))
+        conn.execute(_UPDATE_STATE_CONFIRMED if confirmed else _UPDATE_STATE,
+                     {"b_cid": customer_id, "b_state": new_state.value, "b_since": now, "b_event": event_id})
     else:
-        values.setdefault("last_confirmed_at", None)
-        conn.execute(insert(S).values(customer_id=customer_id, **values))
+        conn.execute(_INSERT_STATE, {"customer_id": customer_id, "state": new_state.value, "since": now,
+                                     "last_event_id": event_id, "last_confirmed_at": now if confirmed else None})
     return event_id
 
 
 def mark_confirmed(conn: Connection, customer_id: int, default: str, now: datetime) -> None:
     """Remember when the customer was last sent a confirmation (re-confirmations are rate-limited)."""
-    result = conn.execute(update(S).where(S.c.customer_id == customer_id).values(last_confirmed_at=now))
+    result = conn.execute(_UPDATE_CONFIRMED, {"b_cid": customer_id, "b_now": now})
     if result.rowcount == 0:
-        conn.execute(insert(S).values(customer_id=customer_id, state=default, since=now,
-                                      last_event_id=None, last_confirmed_at=now))
+        conn.execute(_INSERT_STATE, {"customer_id": customer_id, "state": default, "since": now,
+                                     "last_event_id": None, "last_confirmed_at": now})
 
 
 def queue_notices(conn: Connection, requests: Iterable[NoticeRequest], *, origin: str,
@@ -98,19 +113,15 @@ def queue_notices(conn: Connection, requests: Iterable[NoticeRequest], *, origin
     Returns the ids of the notices queued now (not those a replay found already queued).
     """
     now = now or utcnow()
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert  # noqa: PLC0415
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # noqa: PLC0415
+    statement = _INSERT_NOTICE[conn.dialect.name]
     ids = []
     for req in requests:
-        key = f"{origin}:{req.kind}:{req.recipient}"
-        new_id = conn.execute(dialect_insert(NT).on_conflict_do_nothing(index_elements=["key"]).values(
-            key=key, kind=req.kind, language=req.language, recipient=req.recipient, customer_id=customer_id,
-            inbound_message_id=inbound_message_id, consent_event_id=consent_event_id,
-            in_reply_to=in_reply_to[:998], references=references, subject=subject[:998], status="pending",
-            attempts=0, next_attempt_at=now, last_error="", claimed_by="", created_at=now,
-        ).returning(NT.c.id)).scalar()
+        new_id = conn.execute(statement, {
+            "key": f"{origin}:{req.kind}:{req.recipient}", "kind": req.kind, "language": req.language,
+            "recipient": req.recipient, "customer_id": customer_id, "inbound_message_id": inbound_message_id,
+            "consent_event_id": consent_event_id, "in_reply_to": in_reply_to[:998], "references": references,
+            "subject": subject[:998], "status": "pending", "attempts": 0, "next_attempt_at": now,
+            "last_error": "", "claimed_by": "", "created_at": now}).scalar()
         if new_id is not None:
             ids.append(new_id)
     return ids
