@@ -25,6 +25,7 @@ from optout_daemon.pipeline.run import Pipeline
 from optout_daemon.settings import Settings
 from optout_daemon.store.db import make_engine
 from optout_daemon.store.tables import InboundMessage, MessageStatus, Notice, ReviewItem, utcnow
+from optout_daemon.systemd import Notifier, backlog_status, stale_loops
 from optout_daemon.worker import Worker, apply_observation, worker_id
 from optout_daemon.worker_process import WorkerProcesses
 
@@ -72,6 +73,8 @@ class Daemon:
         self.http_port: int | None = None
         self.exit_code = 0
         self.early_signals: list[int] = []  # SIGTERM/SIGINT received before serve() took the signals
+        self.notifier: Notifier | None = None  # systemd notify; serve() reads it from the environment
+        self.last_stats: dict[str, float] | None = None  # the monitor loop's latest backlog figures
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._extra: list[tuple[str, Callable[[], Awaitable[None]]]] = []
 
@@ -158,6 +161,7 @@ class Daemon:
                 continue
             self.health.store_ok = True
             self.health.problems.pop("store", None)
+            self.last_stats = stats
             m = self.metrics
             m.backlog.set(stats["backlog"])
             m.oldest_unprocessed_age.set(stats["oldest_age"])
@@ -176,6 +180,38 @@ class Daemon:
             else:
                 self.health.problems.pop("backlog", None)
             await self._sleep(1.0)
+
+    async def _systemd_loop(self) -> None:
+        """READY=1 once intake listens and the store answers; then WATCHDOG=1 while the loops are
+        healthy (every heartbeat fresh) and STATUS= with the backlog."""
+        notifier = self.notifier
+        assert notifier is not None
+        while not self.stopping.is_set():
+            listening = self.http_port is not None or not self.settings.console.enabled
+            try:
+                self.last_stats = stats = await asyncio.to_thread(backlog_stats, self.engine)
+            except Exception as exc:  # noqa: BLE001 - not ready until the store answers
+                log.warning("not_ready_store", error=f"{type(exc).__name__}: {str(exc)[:200]}")
+                await self._sleep(1.0)
+                continue
+            if listening:
+                break
+            await self._sleep(0.05)
+        if self.stopping.is_set():
+            return
+        notifier.ready(backlog_status(stats))
+        log.info("systemd_ready", watchdog_s=notifier.watchdog_interval * 2)
+        interval = self.settings.service.watchdog_interval_seconds or notifier.watchdog_interval or 5.0
+        stale_after = max(30.0, 4 * interval)
+        while not self.stopping.is_set():
+            stuck = stale_loops(self.health.heartbeats, stale_after)
+            if stuck:  # systemd restarts us after WatchdogSec without a ping
+                log.error("watchdog_withheld", stale_loops=stuck, stale_after_s=stale_after)
+            elif notifier.watchdog_usec or self.settings.service.watchdog_interval_seconds:
+                notifier.watchdog()
+            if self.last_stats is not None:
+                notifier.status(backlog_status(self.last_stats))
+            await self._sleep(interval)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
@@ -217,6 +253,8 @@ class Daemon:
             self._spawn("http", lambda: serve_http(self))
         for name, factory in self._extra:
             self._spawn(name, factory)
+        if self.notifier is not None and self.notifier.enabled:
+            self._spawn("systemd", self._systemd_loop)
         self.health.ready = True
 
     def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
@@ -262,6 +300,8 @@ class Daemon:
 
     async def serve(self) -> int:
         loop = asyncio.get_running_loop()
+        if self.notifier is None:  # read (and removed) before any worker process is started
+            self.notifier = Notifier.from_environ()
         for sig, handler in ((signal.SIGTERM, self.stopping.set), (signal.SIGINT, self.stopping.set),
                              (signal.SIGHUP, self.reload_requested.set)):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -278,8 +318,11 @@ class Daemon:
             stop_wait.cancel()
             if self.reload_requested.is_set() and not self.stopping.is_set():
                 self.reload_requested.clear()
+                self.notifier.reloading()
                 self.reload()
+                self.notifier.ready()
         log.info("daemon_stopping")
+        self.notifier.stopping("draining: intake answers 421, finishing in-flight work")
         # The stop event is also what the loops watch; clear it so that drain sequences the stop.
         self.stopping.clear()
         await self.drain()
@@ -299,22 +342,27 @@ class Daemon:
         except SettingsError as exc:
             log.error("reload_failed", error=str(exc))
             return
-        reloaded = []
+        reloaded: list[str] = []
+        not_reloaded: list[str] = []
         if (new.logging.level, new.logging.format) != (old.logging.level, old.logging.format):
             configure_logging(new.logging.level, new.logging.format, old.logging.debug_unredacted)
             old.logging.level, old.logging.format = new.logging.level, new.logging.format
             reloaded.append("logging")
-        if new.policy != old.policy:
+        if new.policy != old.policy and self.pipeline is None:
+            # Worker processes hold their own copy of the settings: thresholds need a restart there.
+            not_reloaded.append("policy thresholds (worker processes)")
+        elif new.policy != old.policy:
             safe = ("opt_out_threshold", "opt_in_threshold", "opt_out_floor", "ignore_unrelated_threshold",
                     "trusted_authserv_ids", "review_deadline_hours", "support_forward_address")
             for key in safe:
                 setattr(old.policy, key, getattr(new.policy, key))
             reloaded.append("policy thresholds")
         old.notices.reconfirm_interval_hours = new.notices.reconfirm_interval_hours
-        self.pipeline.decide_policy = policy_from_settings(old)
+        if self.pipeline is not None:
+            self.pipeline.decide_policy = policy_from_settings(old)
         _environment.cache_clear()
         reloaded.append("notice templates")
-        not_reloaded = [section for section in ("database", "smtp", "mailbox", "imap", "console", "classifier",
+        not_reloaded += [section for section in ("database", "smtp", "mailbox", "imap", "console", "classifier",
                                                 "worker", "retention", "service")
                         if getattr(new, section) != getattr(old, section)]
         if new.logging.debug_unredacted != old.logging.debug_unredacted:
