@@ -168,6 +168,13 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def stop(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -235,7 +242,8 @@ def end_to_end(args) -> None:
         total = time.perf_counter() - start
         events = db.execute("select count(*) from consent_events").fetchone()[0]
         notices = db.execute("select count(*) from notices").fetchone()[0]
-        rss = peak_rss_mb(proc.pid)
+        rss = {"daemon": peak_rss_mb(proc.pid)}
+        rss.update({f"worker {c}": peak_rss_mb(c) for c in children(proc.pid)})
         stop(proc)
         db.close()
     print(f"# End to end: {n} opt-outs from {n} customers, {args.sessions} sessions (connections reused), "
@@ -243,7 +251,8 @@ def end_to_end(args) -> None:
     print(f"accepted {ok} (refused {bad}) in {elapsed_send:.1f} s = {ok / elapsed_send:.0f} msg/s")
     print(f"accepted -> consent recorded -> notice queued: {n} in {total:.1f} s = {n / total:.0f} msg/s "
           f"({events} consent events, {notices} notices queued)")
-    print(f"daemon peak RSS (VmHWM): {rss:.0f} MB")
+    print("peak RSS (VmHWM): " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items())
+          + f"; all processes {sum(rss.values()):.0f} MB")
 
 
 def main() -> None:
