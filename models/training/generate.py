@@ -122,21 +122,41 @@ def read_phrases(lang: str, label: str) -> list[str]:
     return [line.strip().replace("\\n", "\n") for line in lines if line.strip() and not line.startswith("#")]
 
 
-def split_phrases(rng: random.Random) -> dict[tuple[str, str], dict[str, list[str]]]:
-    """Per (lang, label): {'train': [...], 'heldout': [...]}, whole keys on one side."""
-    side_of: dict[str, str] = {}
+SPLIT_FILE = HERE / "split.txt"
+
+
+def _frozen_sides() -> dict[str, str]:
+    """sha256(key)[:16] -> side, for every phrasing that existed when the split was frozen."""
+    sides = {}
+    for line in SPLIT_FILE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            digest, side = line.split()
+            sides[digest] = side
+    return sides
+
+
+def side_of_new(k: str) -> str:
+    """A phrasing added after the freeze: 20% held out, chosen by its own hash (stable, no reshuffle)."""
+    if k in PINNED_TO_TRAIN:
+        return "train"
+    return "heldout" if int(hashlib.sha256(f"side-{k}".encode()).hexdigest(), 16) % 5 == 0 else "train"
+
+
+def split_phrases(rng: random.Random | None = None) -> dict[tuple[str, str], dict[str, list[str]]]:
+    """Per (lang, label): {'train': [...], 'heldout': [...]}, whole keys on one side.
+
+    The side of a phrasing never changes: split.txt holds the side of every phrasing written before
+    the freeze (by hash, so the held-out phrasings are not readable there); newer ones are placed by
+    side_of_new(). Adding phrasings therefore never moves a held-out phrasing into training.
+    """
+    frozen = _frozen_sides()
     out: dict[tuple[str, str], dict[str, list[str]]] = {}
     for lang in ("en", "es"):
         for label in LABELS:
-            phrases = read_phrases(lang, label)
-            fresh = sorted({key(p) for p in phrases} - set(side_of) - PINNED_TO_TRAIN)
-            rng.shuffle(fresh)
-            n_held = round(len(fresh) * HELDOUT_SHARE)
-            for i, k in enumerate(fresh):
-                side_of[k] = "heldout" if i < n_held else "train"
             sides: dict[str, list[str]] = {"train": [], "heldout": []}
-            for p in phrases:
-                sides[side_of.get(key(p), "train")].append(p)
+            for p in read_phrases(lang, label):
+                k = key(p)
+                sides[frozen.get(hashlib.sha256(k.encode()).hexdigest()[:16]) or side_of_new(k)].append(p)
             out[(lang, label)] = sides
     return out
 
@@ -273,7 +293,7 @@ def dev_split(seed: int = SEED, fold: int = 0) -> dict[str, list[dict]]:
 
     Held-out phrasings are left out entirely, so tuning never looks at the real held-out set.
     """
-    phrases = split_phrases(random.Random(seed))
+    phrases = split_phrases()
     sub = {}
     for k, sides in phrases.items():
         pool = sorted(sides["train"], key=key)
@@ -284,9 +304,9 @@ def dev_split(seed: int = SEED, fold: int = 0) -> dict[str, list[dict]]:
 
 
 def build(seed: int = SEED, phrases: dict | None = None) -> dict[str, list[dict]]:
-    rng = random.Random(seed)
-    split = split_phrases(rng)
-    phrases = phrases or split
+    # Every phrasing draws its wrappings from its own generator, so adding a phrasing changes no other
+    # message (the held-out messages stay the same when training phrasings are added).
+    phrases = phrases or split_phrases()
     examples: dict[str, list[dict]] = {"train": [], "heldout": []}
     for part in ("train", "heldout"):
         subjects = {}
@@ -298,6 +318,7 @@ def build(seed: int = SEED, phrases: dict | None = None) -> dict[str, list[dict]
         side = {"subjects": subjects, "phrases": {k: v[part] for k, v in phrases.items()}}
         seen = set()
         for lang in ("en", "es"):
+            rng = random.Random(f"{seed}-{part}-{lang}-mix")
             mixes = []
             outs, ins = side["phrases"][(lang, "opt_out")], side["phrases"][(lang, "opt_in")]
             for _ in range(len(outs) // 3):
@@ -309,6 +330,7 @@ def build(seed: int = SEED, phrases: dict | None = None) -> dict[str, list[dict]
                 if label == "ambiguous":
                     pool += [(m, ["mixed"]) for m in mixes]
                 for phrase, base_tags in pool:
+                    rng = random.Random(f"{seed}-{lang}-{label}-{phrase}")
                     n = 1 if "mixed" in base_tags else VARIANTS[label]
                     for _ in range(n):
                         tags = list(base_tags)

@@ -33,7 +33,14 @@ from optout_daemon.pipeline.types import Classification, Intent
 
 LABELS = (Intent.OPT_OUT.value, Intent.OPT_IN.value, Intent.AMBIGUOUS.value, Intent.UNRELATED.value)
 NAME = "model:intent"
-THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)  # shown by evaluate(): what a decide threshold would do
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # shown by evaluate(): what a decide threshold would do
+# A message whose clauses ask for both things ("stop using my data. Then again, send me the deals") is
+# for a person: when one clause scores opt_out and another opt_in at CONFLICT_SCORE or more, half of
+# the probability mass moves to `ambiguous` (chosen on dev folds of the training phrasings).
+CONFLICT_SCORE = 0.7
+CONFLICT_SHIFT = 0.5
+_CLAUSES = re.compile(r"[.!?;\n]+\s*|\s+(?=(?:but|pero|then again|or actually|or maybe|o mejor|o tal vez|aunque|"
+                      r"however|sin embargo)\b)", re.I)
 
 _DIGITS = re.compile(r"\d+")
 _BARE_CONTRACTION = re.compile(r"\b(do|does|did|ca|wo|is|are|was|should|would|have|has)nt\b")
@@ -109,6 +116,7 @@ _LEXICON = {
     "give": "give giving doy damos otorgo otorgar grant granting",
     "objection": "problem problema problemas mind molesta importa objection objections inconveniente",
     "dnm": "dnmlist suppression",
+    "cond": "unless only except excepto salvo solo solamente provided mientras partial parcial instead",
     "outstate": "exclusion restriction restrictions restriccion bloqueo",
 }
 _PREFIXES = (("exclu", "remove"), ("inclu", "add"), ("autoriz", "consent"), ("consent", "consent"),
@@ -206,8 +214,23 @@ class SpacyIntentClassifier:
         cats = self.nlp(features(model_text)).cats
         scores = {label: float(cats.get(label, 0.0)) for label in LABELS}
         best = max(LABELS, key=lambda label: scores[label])
+        reasons: tuple[str, ...] = ()
+        if best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and self._clauses_conflict(text):
+            scores = {label: score * (1 - CONFLICT_SHIFT) for label, score in scores.items()}
+            scores[Intent.AMBIGUOUS.value] += CONFLICT_SHIFT
+            best = max(LABELS, key=lambda label: scores[label])
+            reasons = ("model:intent clauses_conflict",)
         return Classification(intent=Intent(best), confidence=scores[best], scores=scores, classifier=NAME,
-                              reasons=(f"model:intent {best} {scores[best]:.2f}",))
+                              reasons=(f"model:intent {best} {scores[best]:.2f}", *reasons))
+
+    def _clauses_conflict(self, text: str) -> bool:
+        """One clause of what the customer wrote reads as an opt-out and another as an opt-in."""
+        clauses = [c for c in _CLAUSES.split(text) if len(re.findall(r"\w+", c)) >= 2]
+        if len(clauses) < 2:
+            return False
+        cats = [doc.cats for doc in self.nlp.pipe(features(c) for c in clauses)]
+        return (max(c[Intent.OPT_OUT.value] for c in cats) >= CONFLICT_SCORE
+                and max(c[Intent.OPT_IN.value] for c in cats) >= CONFLICT_SCORE)
 
 
 def load(model_dir: Path) -> SpacyIntentClassifier:

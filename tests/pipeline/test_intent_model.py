@@ -145,3 +145,37 @@ def test_evaluate_prints_model_and_baseline_side_by_side_and_the_model_wins() ->
         assert all(0.0 <= v <= 1.0 for v in (mp, mr, mf, bp, br, bf))
         assert mf > bf, f"{label}: model F1 {mf} not better than the keyword baseline's {bf}"
     assert table["opt_out"][1] >= 0.9  # opt-out recall on phrasings the model never saw
+
+
+def test_a_message_asking_for_both_goes_to_a_person(model) -> None:  # noqa: ANN001
+    result = model.classify("", "Stop using my data for your ads. Then again, send me the deals, I want the offers again.")
+    assert "model:intent clauses_conflict" in result.reasons
+    assert result.intent is Intent.AMBIGUOUS
+    plain = model.classify("", "Stop using my data for your ads. My number is 312-555-0143.")
+    assert plain.intent is Intent.OPT_OUT and "model:intent clauses_conflict" not in plain.reasons
+
+
+def test_the_split_is_frozen_and_new_phrasings_never_move_held_out_ones(tmp_path: Path) -> None:
+    import sys  # noqa: PLC0415
+    sys.path.insert(0, str(TRAINING_DIR))
+    try:
+        import generate  # noqa: PLC0415
+    finally:
+        sys.path.remove(str(TRAINING_DIR))
+    frozen = generate._frozen_sides()
+    split = generate.split_phrases()
+    for sides in split.values():
+        for side, phrases in sides.items():
+            for phrase in phrases:
+                k = generate.key(phrase)
+                digest = hashlib.sha256(k.encode()).hexdigest()[:16]
+                assert frozen.get(digest, generate.side_of_new(k)) == side
+    held = sum(side == "heldout" for side in frozen.values())
+    assert 0.15 < held / len(frozen) < 0.25
+    new_sides = [generate.side_of_new(f"a phrasing nobody wrote number {i}") for i in range(1000)]
+    assert 150 < new_sides.count("heldout") < 250  # about 20% of new phrasings are held out too
+    examples = generate.build()  # the committed files are what generate.py makes
+    for part in ("train", "heldout"):
+        lines = (TRAINING_DIR / f"{part}.jsonl").read_text(encoding="utf-8").splitlines()
+        assert len(lines) == len(examples[part])
+        assert json.loads(lines[0])["body"] == examples[part][0]["body"]
