@@ -12,38 +12,52 @@ import email.utils
 import html
 import re
 from email.message import Message
-from email.parser import BytesParser
+from email.parser import BytesParser, HeaderParser
 from email.policy import compat32
 from html.parser import HTMLParser
 
+from optout_daemon.pipeline.quotes import split_message, split_reply
 from optout_daemon.pipeline.types import AuthResult, ParsedMessage
 
+__all__ = ["parse", "split_reply", "split_message", "decode_bytes", "decode_header_value", "html_to_text"]
+
+MAX_RAW = 10_000_000  # bytes read of one message
 MAX_TEXT = 200_000  # characters of text kept per message; enough for any human request
 MAX_PARTS = 200
+MAX_DEPTH = 20  # nesting of multiparts and attached messages
+MAX_HEADERS = 500  # header fields kept per message
+MAX_HEADER = 20_000  # characters kept per header field
+MAX_ADDRESS_HEADER = 4_000  # the address parser recurses per address: keep hostile lists short
 
 _parser = BytesParser(policy=compat32)
+_header_parser = HeaderParser(policy=compat32)
 
 
 def parse(raw: bytes) -> ParsedMessage:
-    defects: list[str] = []
+    """Never raises: a message the email package cannot read is kept as text with a defect."""
+    raw = raw[:MAX_RAW]
     raw = raw.lstrip(b"\xef\xbb\xbf")  # a UTF-8 BOM before the first header
     if raw.startswith(b"From ") and b"\n" in raw:  # an mbox separator line
         raw = raw.split(b"\n", 1)[1]
     raw = raw.lstrip(b"\r\n\t ") if raw[:1] in (b"\r", b"\n", b"\t", b" ") else raw
+    if b"\r" in raw and b"\n" not in raw:  # old Mac line ends
+        raw = raw.replace(b"\r", b"\n")
     try:
-        msg = _parser.parsebytes(raw)
-    except Exception as exc:  # the parser is lenient; this is a last resort  # noqa: BLE001
-        defects.append(f"unparseable: {type(exc).__name__}")
-        text = raw.decode("utf-8", "replace")[:MAX_TEXT]
+        return _parse(raw)
+    except (Exception, RecursionError) as exc:  # the parser is lenient; this is a last resort  # noqa: BLE001
+        text = decode_bytes(raw, None)[:MAX_TEXT]
         new_text, quoted, signature, forwarded = split_message(text)
         return ParsedMessage(message_id="", subject="", from_address="", from_name="", reply_to="",
                              to=[], date="", headers={}, text=text, new_text=new_text,
                              quoted_text=quoted, signature=signature, forwarded_text=forwarded,
-                             defects=defects, language=detect_language(new_text))
+                             defects=[f"unparseable: {type(exc).__name__}"],
+                             language=detect_language(new_text))
 
-    headers: dict[str, list[str]] = {}
-    for name, value in msg.items():
-        headers.setdefault(name.strip().lower(), []).append(decode_header_value(value))
+
+def _parse(raw: bytes) -> ParsedMessage:
+    defects: list[str] = []
+    msg = _parser.parsebytes(raw)
+    headers = _headers(msg)
     defects.extend(type(d).__name__ for d in msg.defects)
 
     def first(name: str) -> str:
@@ -52,36 +66,39 @@ def parse(raw: bytes) -> ParsedMessage:
 
     from_name, from_address = _address(first("from"))
     _, reply_to = _address(first("reply-to"))
-    to = [addr.lower() for _, addr in email.utils.getaddresses(headers.get("to", []) + headers.get("cc", []))
-          if "@" in addr]
+    to: list[str] = []
+    for value in (headers.get("to", []) + headers.get("cc", []))[:20]:
+        try:
+            to += [a.lower() for _, a in email.utils.getaddresses([value[:MAX_ADDRESS_HEADER]]) if "@" in a]
+        except (Exception, RecursionError):  # noqa: BLE001 - a hostile address list: skip it
+            defects.append("unreadable_address_list")
 
-    plain, html_text, parts = _collect_text(msg, defects)
-    text = plain if plain.strip() else html_text
-    text = text[:MAX_TEXT]
-    new_text, quoted, signature, forwarded = split_message(text)
+    body = _Body(defects)
+    body.walk(msg, 0)
+    text = body.plain if body.plain.strip() else body.html
+    new_text, quoted, signature, forwarded = split_message(text[:MAX_TEXT])
+    if body.attached.strip():  # a message forwarded as an attachment: not what the sender wrote
+        forwarded = (forwarded + "\n" + body.attached).strip()
     subject = " ".join(first("subject").split())
     return ParsedMessage(
-        message_id=first("message-id"),
-        subject=subject,
-        from_address=from_address,
-        from_name=from_name,
-        reply_to=reply_to,
-        to=to,
-        date=first("date"),
-        headers=headers,
-        text=text,
-        new_text=new_text,
-        quoted_text=quoted,
-        signature=signature,
-        forwarded_text=forwarded,
-        content_type=msg.get_content_type(),
-        in_reply_to=first("in-reply-to"),
+        message_id=first("message-id"), subject=subject, from_address=from_address, from_name=from_name,
+        reply_to=reply_to, to=to, date=first("date"), headers=headers, text=text[:MAX_TEXT],
+        new_text=new_text, quoted_text=quoted, signature=signature, forwarded_text=forwarded[:MAX_TEXT],
+        content_type=msg.get_content_type(), in_reply_to=first("in-reply-to"),
         references=" ".join(first("references").split()),
         language=detect_language(subject + "\n" + new_text),
         auth_results=parse_authentication_results(headers.get("authentication-results", [])),
-        defects=defects,
-        parts=parts,
+        defects=defects, parts=body.parts, inner_headers=body.inner_headers,
     )
+
+
+def _headers(msg: Message) -> dict[str, list[str]]:
+    headers: dict[str, list[str]] = {}
+    for count, (name, value) in enumerate(msg.raw_items()):
+        if count >= MAX_HEADERS:
+            break
+        headers.setdefault(str(name).strip().lower(), []).append(decode_header_value(value)[:MAX_HEADER])
+    return headers
 
 
 def decode_header_value(value: object) -> str:
@@ -90,19 +107,20 @@ def decode_header_value(value: object) -> str:
         value = str(value)
     if not isinstance(value, str):
         value = str(value)
+    value = _fix_surrogates(re.sub(r"\r?\n(?=[ \t])", "", value))  # unfold
     if "=?" not in value:
-        return _fix_surrogates(value)
+        return value
     try:
         chunks = email.header.decode_header(value)
     except Exception:  # noqa: BLE001
-        return _fix_surrogates(value)
+        return value
     out = []
     for chunk, charset in chunks:
         if isinstance(chunk, bytes):
             out.append(decode_bytes(chunk, charset))
         else:
             out.append(chunk)
-    return _fix_surrogates("".join(out))
+    return "".join(out)
 
 
 def _fix_surrogates(value: str) -> str:
@@ -116,6 +134,8 @@ def _fix_surrogates(value: str) -> str:
 def decode_bytes(data: bytes, charset: str | None) -> str:
     """Decode with the declared charset, then UTF-8, then Windows-1252: never raises."""
     candidates = []
+    if charset and charset.strip().strip('"').lower() in _SINGLE_BYTE_LATIN and _looks_utf8(data):
+        charset = "utf-8"  # declared Latin-1 / Windows-1252 but written in UTF-8: a common lie
     if charset:
         cs = charset.strip().strip('"').lower()
         cs = {"unknown-8bit": "utf-8", "x-unknown": "utf-8", "us-ascii": "utf-8", "ascii": "utf-8",
@@ -131,6 +151,22 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     return data.decode("latin-1")
 
 
+_SINGLE_BYTE_LATIN = frozenset({"iso-8859-1", "latin1", "latin-1", "iso-8859-15", "windows-1252", "cp1252",
+                                 "us-ascii", "ascii"})
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
+
+
+def _looks_utf8(data: bytes) -> bool:
+    """Valid UTF-8 with at least one multi-byte sequence (Latin-1 text almost never is)."""
+    if not _UTF8_MULTIBYTE.search(data):
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _address(value: str) -> tuple[str, str]:
     try:
         name, addr = email.utils.parseaddr(value)
@@ -142,42 +178,99 @@ def _address(value: str) -> tuple[str, str]:
     return name.strip(), addr
 
 
-def _collect_text(msg: Message, defects: list[str]) -> tuple[str, str, list[str]]:
-    plain: list[str] = []
-    html_parts: list[str] = []
-    parts: list[str] = []
-    count = 0
-    for part in msg.walk():
-        count += 1
-        if count > MAX_PARTS:
-            defects.append("too_many_parts")
-            break
-        if part.is_multipart():
-            continue
+class _Body:
+    """Walks the MIME tree: the sender's text, attached messages apart, report parts noted."""
+
+    def __init__(self, defects: list[str]) -> None:
+        self.defects = defects
+        self._plain: list[str] = []
+        self._html: list[str] = []
+        self._attached: list[str] = []
+        self.parts: list[str] = []
+        self.inner_headers: dict[str, list[str]] = {}
+
+    plain = property(lambda self: "\n".join(self._plain))
+    html = property(lambda self: "\n".join(self._html))
+    attached = property(lambda self: "\n".join(self._attached))
+
+    def walk(self, part: Message, depth: int, attached: bool = False) -> None:
+        if len(self.parts) >= MAX_PARTS or depth > MAX_DEPTH:
+            if "too_many_parts" not in self.defects:
+                self.defects.append("too_many_parts")
+            return
         ctype = part.get_content_type()
-        parts.append(ctype)
-        if part.get_filename() or (part.get("content-disposition", "").lower().startswith("attachment")):
-            continue
-        if ctype not in ("text/plain", "text/html"):
-            continue
+        self.parts.append(ctype)
+        payload = part.get_payload()
+        if ctype in ("message/delivery-status", "message/global-delivery-status", "message/feedback-report",
+                     "message/disposition-notification"):
+            return  # machine-readable report fields: screen looks at the part type, not the text
+        if isinstance(payload, list):
+            if ctype.startswith("message/"):  # message/rfc822 and friends: an attached message
+                for inner in payload[:1]:
+                    if isinstance(inner, Message):
+                        self._inner(inner)
+                        self.walk(inner, depth + 1, attached=True)
+                return
+            children = [p for p in payload if isinstance(p, Message)]
+            if ctype == "multipart/alternative":
+                children = self._prefer_plain(children)
+            for child in children:
+                self.walk(child, depth + 1, attached)
+            return
+        self._leaf(part, ctype, attached)
+
+    @staticmethod
+    def _prefer_plain(children: list[Message]) -> list[Message]:
+        plain = [c for c in children if c.get_content_type() == "text/plain"]
+        try:
+            payload = plain[0].get_payload(decode=True) if plain else None
+        except Exception:  # noqa: BLE001
+            payload = None
+        if isinstance(payload, bytes) and payload.strip():
+            return plain[:1] + [c for c in children if c.get_content_type() not in ("text/plain", "text/html")]
+        return children
+
+    def _inner(self, inner: Message) -> None:
+        for name, value in list(inner.raw_items())[:MAX_HEADERS]:
+            self.inner_headers.setdefault(str(name).strip().lower(), []).append(
+                decode_header_value(value)[:MAX_HEADER])
+
+    def _leaf(self, part: Message, ctype: str, attached: bool) -> None:
+        disposition = str(part.get("content-disposition", "")).lower()
+        if part.get_filename() or disposition.startswith("attachment"):
+            if ctype != "text/rfc822-headers":
+                return
+        readable = ctype in ("text/plain", "text/html", "text/rfc822-headers") or (
+            ctype.startswith(("multipart/", "message/")))  # a broken container: its text is all we have
+        if not readable:
+            return
+        text = self._decoded(part)
+        if ctype == "text/rfc822-headers":
+            headers = _header_parser.parsestr(text[:MAX_HEADER * 5]) if text else None
+            if headers is not None:
+                self._inner(headers)
+            return
+        if ctype == "text/html":
+            text = html_to_text(text)
+        (self._attached if attached else self._html if ctype == "text/html" else self._plain).append(text)
+
+    def _decoded(self, part: Message) -> str:
         try:
             payload = part.get_payload(decode=True)
         except Exception:  # noqa: BLE001
-            defects.append("undecodable_payload")
+            self.defects.append("undecodable_payload")
             payload = None
-        if payload is None:
+        if not isinstance(payload, bytes):
             raw_payload = part.get_payload()
             payload = raw_payload.encode("utf-8", "surrogateescape") if isinstance(raw_payload, str) else b""
         try:
             charset = part.get_content_charset()
         except Exception:  # noqa: BLE001
             charset = None
-        text = decode_bytes(payload, charset)
-        if ctype == "text/html":
-            html_parts.append(html_to_text(text))
-        else:
-            plain.append(text)
-    return "\n".join(plain), "\n".join(html_parts), parts
+        return decode_bytes(payload[: MAX_TEXT * 5], charset)
+
+
+_HTML_QUOTE = re.compile(r"\b(divRplyFwdMsg|yahoo_quoted|OutlookMessageHeader|appendonsend)\b", re.I)
 
 
 class _TextExtractor(HTMLParser):
@@ -193,6 +286,8 @@ class _TextExtractor(HTMLParser):
     def handle_starttag(self, tag: str, attrs) -> None:  # noqa: ANN001
         if tag in self._SKIP:
             self.skip += 1
+        elif tag == "hr" or (tag == "div" and _HTML_QUOTE.search(" ".join(str(v) for _, v in attrs))):
+            self.out.append("\n" + "_" * 32 + "\n")  # Outlook/Yahoo start their quoted message so
         elif tag == "blockquote":
             self.quote += 1
             self.out.append("\n")
@@ -229,69 +324,6 @@ def html_to_text(markup: str) -> str:
     text = text.replace("\xa0", " ")
     lines = [" ".join(line.split()) if not line.startswith(">") else line.rstrip() for line in text.split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-# --- quotes, signatures, forwards -------------------------------------------------------------
-
-_QUOTE_HEADERS = [
-    re.compile(r"^\s*(on|el|le|am)\b.{0,200}\b(wrote|escribi[oó]|a [eé]crit|schrieb)\s*:?\s*$", re.I),
-    re.compile(r"^\s*-{2,}\s*(original message|mensaje original|message d'origine)\s*-{2,}\s*$", re.I),
-    re.compile(r"^\s*_{10,}\s*$"),
-    re.compile(r"^\s*(from|de)\s*:\s*.+$", re.I),  # an Outlook header block, confirmed below
-]
-_FORWARD_HEADERS = re.compile(
-    r"^\s*(-{2,}\s*(forwarded message|mensaje reenviado|original message)\s*-{2,}|begin forwarded message:|"
-    r"inicio del mensaje reenviado:)\s*$", re.I)
-_SIGNATURE_LINES = re.compile(
-    r"^\s*(--\s*|sent from my .{1,40}|enviado desde mi .{1,40}|get outlook for .{1,30}|"
-    r"obtener outlook para .{1,30}|sent from (yahoo|outlook|mail) .{0,30}|enviado desde (yahoo|outlook|correo).{0,30})$",
-    re.I)
-
-
-def _outlook_block(lines: list[str], i: int) -> bool:
-    """'From: ...' followed within 4 lines by 'Sent:'/'Date:'/'Enviado:'/'Fecha:' and 'To:'/'Para:'/'Subject:'."""
-    window = " ".join(lines[i:i + 5]).lower()
-    return bool(re.search(r"\b(sent|date|enviado|fecha)\s*:", window)) and bool(
-        re.search(r"\b(to|para|subject|asunto)\s*:", window))
-
-
-def split_reply(body: str) -> tuple[str, str, str]:
-    """(new_text, quoted_text, signature) of a reply body."""
-    new, quoted, signature, forwarded = split_message(body)
-    return new, (quoted + ("\n" + forwarded if forwarded else "")).strip(), signature
-
-
-def split_message(body: str) -> tuple[str, str, str, str]:
-    """(new_text, quoted_text, signature, forwarded_text): what the sender wrote, separated."""
-    lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    new: list[str] = []
-    signature: list[str] = []
-    quoted: list[str] = []
-    forwarded: list[str] = []
-    in_signature = False
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        if _FORWARD_HEADERS.match(stripped):
-            forwarded = lines[i + 1:]
-            break
-        is_header = any(p.match(stripped) for p in _QUOTE_HEADERS[:3]) or (
-            _QUOTE_HEADERS[3].match(stripped) and _outlook_block(lines, i))
-        if is_header and (new or i > 0 or stripped.lower().startswith(("on ", "el "))):
-            quoted = lines[i:]
-            break
-        if stripped.startswith(">"):
-            # Quoted lines; a reply written below the quote ("bottom posting") still counts as new.
-            quoted.append(line)
-            continue
-        if _SIGNATURE_LINES.match(line.rstrip()) and (new or stripped.startswith("--")):
-            in_signature = True
-        if in_signature:
-            signature.append(line)
-        else:
-            new.append(line)
-    new_text = "\n".join(new).strip()
-    return (new_text, "\n".join(quoted).strip(), "\n".join(signature).strip(),
-            "\n".join(forwarded).strip())
 
 
 # --- language ----------------------------------------------------------------------------------

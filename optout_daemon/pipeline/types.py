@@ -66,6 +66,7 @@ class ParsedMessage:
     auth_results: list[AuthResult] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)  # content types of all leaf parts
+    inner_headers: dict[str, list[str]] = field(default_factory=dict)  # of attached messages / rfc822-headers
 
     def header(self, name: str) -> str:
         values = self.headers.get(name.lower())
