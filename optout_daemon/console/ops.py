@@ -10,8 +10,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from optout_daemon.systemd import stale_loops
+
 if TYPE_CHECKING:
     from optout_daemon.service import Daemon
+
+STALE_AFTER_SECONDS = 30.0
 
 
 def routes(daemon: "Daemon") -> list[Route]:
@@ -25,6 +29,11 @@ def routes(daemon: "Daemon") -> list[Route]:
             problems["startup"] = "not ready yet"
         if not h.store_ok:
             problems.setdefault("store", "the database does not answer")
+        stuck = stale_loops(h.heartbeats, STALE_AFTER_SECONDS)
+        if stuck:  # the same test as the systemd watchdog's, which stops pinging then
+            problems["loops"] = f"no heartbeat for {int(STALE_AFTER_SECONDS)} s from: {', '.join(stuck)}"
+        if daemon.handler.draining:
+            problems["stopping"] = "shutting down: intake answers 421"
         ok = not problems
         return JSONResponse({"status": "ready" if ok else "not_ready", "problems": problems},
                             status_code=200 if ok else 503)

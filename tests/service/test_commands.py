@@ -185,3 +185,19 @@ def test_doctor_imap_account_unreachable(env, capsys, monkeypatch, tmp_path) -> 
     assert main(["--config", str(config), "doctor"]) == 1
     out = capsys.readouterr().out
     assert "FAIL imap account main (127.0.0.1:" in out
+
+
+def test_doctor_ports_held_by_a_running_daemon_are_ok(env, capsys, monkeypatch, daemon_thread, tmp_path) -> None:
+    from tests.conftest import make_settings
+
+    d = daemon_thread(make_settings(tmp_path / "d", OPTOUT_DATABASE_URL=env["OPTOUT_DATABASE_URL"]))
+    monkeypatch.setenv("OPTOUT_SMTP_PORT", str(d.smtp_port))
+    monkeypatch.setenv("OPTOUT_CONSOLE_PORT", str(d.http_port))
+    monkeypatch.setenv("OPTOUT_CLASSIFIER_KIND", "model")
+    monkeypatch.setenv("OPTOUT_CLASSIFIER_MODEL_PATH", str(tmp_path / "no-model"))
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    print(out)
+    assert f"OK   smtp.port: 127.0.0.1:{d.smtp_port} is held by a running optout-daemon" in out
+    assert f"OK   console.port: 127.0.0.1:{d.http_port} is held by a running optout-daemon" in out
+    assert "FAIL classifier (model): does not load" in out and "optout-daemon model train" in out

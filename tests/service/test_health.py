@@ -37,3 +37,14 @@ def test_stalled_worker_turns_readyz_red_and_the_age_grows(tmp_path, daemon_thre
     metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     assert re.search(r"^optout_backlog_messages 1\.0$", metrics, re.M)
     assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200  # alive, not ready
+
+
+def test_a_stuck_loop_turns_readyz_red(tmp_path, daemon_thread) -> None:
+    import time
+
+    d = daemon_thread(make_settings(tmp_path))
+    url = f"http://127.0.0.1:{d.http_port}/readyz"
+    wait_for(lambda: httpx.get(url, timeout=10).status_code == 200, what="ready")
+    d.loop.call_soon_threadsafe(d.daemon.health.heartbeats.__setitem__, "stuck", time.monotonic() - 3600)
+    answer = wait_for(lambda: (r := httpx.get(url, timeout=10)).status_code == 503 and r, what="not ready")
+    assert "stuck" in answer.json()["problems"]["loops"]
