@@ -55,7 +55,7 @@ class Api:
             except Exception as exc:  # noqa: BLE001 - bookkeeping only; the answer does not depend on it
                 log.warning("api_token_touch_failed", error=type(exc).__name__)
 
-    async def _run(self, request: Request, read: Any) -> Response:
+    async def _run(self, request: Request, route: str, read: Any) -> Response:
         """Check the token and read, in one trip to a thread; map failures to fail-closed answers."""
         def work() -> Any:
             with self.reader.connect() as conn:
@@ -65,7 +65,8 @@ class Api:
         try:
             return await asyncio.to_thread(work)
         except _Unauthorized:
-            log.info("api_unauthorized", path=request.url.path, client=request.client.host if request.client else "")
+            # The route's name, not the path: the path holds an account number.
+            log.info("api_unauthorized", route=route, client=request.client.host if request.client else "")
             return JSONResponse({"error": "a valid bearer token is required (optout-daemon tokens add NAME)",
                                  **NOT_ALLOWED}, status_code=401, headers={"WWW-Authenticate": 'Bearer realm="optout"'})
         except Exception as exc:  # noqa: BLE001 - the store does not answer: say no, loudly
@@ -82,7 +83,7 @@ class Api:
             body = {**answer.as_dict(), "as_of": utcnow().isoformat().replace("+00:00", "Z")}
             return JSONResponse(body, status_code=200 if answer.known else 404)
 
-        return await self._run(request, read)
+        return await self._run(request, "consent", read)
 
     async def suppression_list(self, request: Request) -> Response:
         q = request.query_params
@@ -108,7 +109,7 @@ class Api:
                 body["next_page"] = page + 1 if more else None
             return JSONResponse(body)
 
-        return await self._run(request, read)
+        return await self._run(request, "suppression", read)
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document())

@@ -133,3 +133,12 @@ def test_bad_token_names_are_refused(sqlite_engine, name) -> None:
 
     with pytest.raises(TokenError):
         add_token(sqlite_engine, name)
+
+
+def test_refused_requests_do_not_log_the_account(tmp_path, customers_csv, daemon_thread, capsys) -> None:
+    _, _, _, client = _start(daemon_thread, tmp_path, customers_csv)
+    assert client.get("/api/v1/customers/4242-4242-42/consent").status_code == 401
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert "api_unauthorized" in out and "route" in out  # logged before the answer was sent
+    assert "4242" not in out
