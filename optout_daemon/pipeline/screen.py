@@ -1,9 +1,19 @@
 """screen: ParsedMessage -> Screening.
 
 Finds mail written by machines, which must never be answered: delivery-status notifications
-(RFC 3464 and the non-standard bounces real MTAs send), auto-replies (RFC 3834 and the headers and
-subjects vacation responders use), feedback-loop reports (RFC 5965), read receipts, and our own
-notices coming back. Each rule is a small function returning the rule's name when it fires.
+(RFC 3464 and the non-standard bounces real MTAs send), auto-replies (RFC 3834 and the headers,
+subjects and texts of vacation responders and ticket systems, English and Spanish and a few more),
+feedback-loop reports (RFC 5965 and Hotmail's older format), read receipts (RFC 8098 MDNs),
+challenge-response requests, and our own notices coming back.
+
+Two kinds of rule, because a screened-out message is never read by anyone:
+- *structural* rules read what only software writes (a report MIME type, Auto-Submitted, our loop
+  header at the top, X-Failed-Recipients, a null Return-Path with Precedence): they always fire;
+- *content* rules read subjects, senders and texts ("Undelivered Mail", "I am out of the office").
+  A person can write those words too, or quote them; so a content rule fires only when what the
+  sender wrote above any returned or quoted message does not ask to opt out or in (the keyword
+  baseline is the judge: wrong only in the safe direction, toward classification and review).
+Each rule returns the name it records when it fires, or "".
 """
 
 from __future__ import annotations
@@ -11,130 +21,259 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from optout_daemon.pipeline.types import ParsedMessage, Screening
+from optout_daemon.pipeline.classify import KeywordClassifier
+from optout_daemon.pipeline.types import Intent, ParsedMessage, Screening
 
 LOOP_HEADER = "x-optout-daemon-notice"
+_SCAN = 20_000  # characters of text the content rules read
 
-_BOUNCE_SENDERS = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailer|bounce[s]?|"
-                             r"mail delivery (sub)?system|double-bounce)\b", re.I)
+_BOUNCE_SENDERS = re.compile(r"^(mailer[-_]?daemon|post[-_]?master|mail[-_]?daemon|mailer|bounces?|double-bounce|"
+                             r"mail delivery (sub)?system|mail administrator|mail[-_]?router|nobody)\b", re.I)
+_NEVER_A_PERSON = re.compile(r"^(mailer[-_]?daemon|mail[-_]?daemon|double-bounce|mail delivery (sub)?system)\b", re.I)
+_NOREPLY = re.compile(r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|noresponder|auto[-_.]?(reply|confirm|responder)|"
+                      r"notifications?|system|daemon)\b", re.I)
 _BOUNCE_SUBJECT = re.compile(
-    r"(undeliver(able|ed)|delivery (status notification|failure|has failed|problem|report|notification)|"
+    r"(undeliver(able|ed)|delivery (status notification|failure|has failed|problem|report|notification|incomplete)|"
     r"returned mail|mail delivery (failed|failure|system|subsystem)|failure notice|"
     r"could not be delivered|non[- ]?delivery|delivery status|message not delivered|"
-    r"mail could not|returned to sender|unable to deliver|delivery failed|warning: message .* delayed|"
-    r"notificaci[oó]n de estado de entrega|no se pudo entregar|correo devuelto|rechazado|"
-    r"message delayed|delayed mail|permanent (error|failure)|undelivered mail|nondeliverable)", re.I)
+    r"mail could not|returned to sender|unable to deliver|delivery failed|warning: .{0,40}(delayed|could not send)|"
+    r"notificaci[oó]n de estado de entrega|no se (pudo|ha podido) entregar|correo devuelto|mensaje no entregado|"
+    r"message delayed|delayed mail|permanent (error|failure)|undelivered mail|nondeliverable|"
+    r"mail system error|loop alert|error sending|mail error|delivery (error|notice)|bounce notification|"
+    r"メールエラー|未配達|配信エラー|\bnot member\b|rejected:)", re.I)
 _BOUNCE_BODY = re.compile(
     r"(this is the mail system at host|i'm sorry to have to inform you that your message could not|"
     r"this message was created automatically by mail delivery software|"
-    r"the following addresses? had permanent fatal errors|delivery to the following recipients? failed|"
-    r"your message (could not|cannot|wasn't|was not) (be )?delivered|"
-    r"delivery has failed to these recipients|this is a permanent error|"
-    r"the original message was received at|a message that you sent could not be delivered|"
-    r"diagnostic-code:|final-recipient:|action: failed|status: 5\.\d|status: 4\.\d|"
-    r"remote host said: 5\d\d|550[- ]5\.\d\.\d|554[- ]5\.\d\.\d|"
-    r"hi\. this is the qmail-send program|unrouteable address|user unknown|mailbox unavailable)", re.I)
+    r"the following (message to|addresses?) had (permanent fatal errors|delivery problems)|"
+    r"delivery to the following recipients? (failed|has been delayed)|"
+    r"(your|the) message (could not|cannot|wasn't|was not|has not been) (be )?delivered|could not be delivered to|"
+    r"delivery has failed to these recipients|this is a permanent error|the original message was received at|"
+    r"a message that you sent could not be delivered|message could not be delivered|"
+    r"diagnostic-code:|final-recipient:|action: (failed|delayed)|status: [45]\.\d|"
+    r"remote host said: [45]\d\d|5[05][0-4][- ][45]\.\d\.\d|requested action not taken|"
+    r"hi\. this is the qmail-send program|unrouteable address|user unknown|no such user|"
+    r"mailbox (unavailable|is full|full|not found|quota exceeded)|recipient address rejected|"
+    r"you are not a member of this mailing list|not a valid user|unable to deliver (the )?message|was rejected and discarded|"
+    r"(below|following) (this line )?is a copy of the (original )?message|"
+    r"no se (pudo|ha podido) entregar (el|su) mensaje|"
+    r"送信できませんでした|配信できませんでした)", re.I)
 _AUTOREPLY_SUBJECT = re.compile(
-    r"^\s*(auto(matic)?[ -]?(reply|response|antwort|respuesta|odpowied)|out of (the )?office|"
-    r"respuesta autom[aá]tica|fuera de (la )?oficina|ausente|vacation|on vacation|away from|"
-    r"i am (currently )?(out|away)|je suis absent|abwesenheit|automatyczna|"
-    r"we('ve| have) received your (message|email|request)|thank you for contacting|"
-    r"ticket (#|number|received|created)|\[ticket|request received|hemos recibido su|"
-    r"(re: )?\s*\[?(auto|autoreply)\]?)", re.I)
+    r"^\s*[\[(]?\s*(auto(matic|mated)?[ -]?(reply|response|answer|antwort|respuesta|odpowied[zź]|atbilde)\]?|"
+    r"auto:|autoreply|out of (the )?office|ooo\b|respuesta autom[aá]tica|fuera de (la )?oficina|"
+    r"(estoy |me encuentro )?ausente|vacation|on vacation|away from|i am (currently )?(out|away)|"
+    r"je suis absent|r[ée]ponse automatique|abwesenheit|automatische antwort|automatisch antwoord|"
+    r"risposta automatica|resposta autom[aá]tica|automatyczna odpowied|.{0,60}automatiska atbilde|"
+    r"autosvar|automatisk svar|automaattinen vastaus|vacaciones|de vacaciones)", re.I)
+_ACK_SUBJECT = re.compile(
+    r"(we('ve| have) received your (message|e-?mail|request|inquiry)|thank you for (your )?(e-?mail|message|"
+    r"contacting|writing)|ticket (#|no|number|received|created|id)|\[(ticket|case|request) ?#|"
+    r"request (received|#)|case (#|number)|hemos recibido su|gracias por (su|tu) (correo|mensaje)|"
+    r"confirmaci[oó]n de recepci[oó]n|recibimos (su|tu))", re.I)
 _AUTOREPLY_BODY = re.compile(
-    r"(i am (currently )?out of (the )?office|i('m| am) (currently )?away|i will be out of the office|"
-    r"i am on vacation|estoy fuera de la oficina|me encuentro fuera|estar[eé] ausente|"
-    r"this is an automated (response|reply|message)|this is an automatic (reply|response)|"
-    r"esta es una respuesta autom[aá]tica|este es un mensaje autom[aá]tico|"
-    r"your (ticket|request) (number|#|id) is|we have received your (email|message|request) and|"
-    r"hemos recibido su (correo|mensaje|solicitud))", re.I)
+    r"(i am (currently )?out of (the )?office|i('m| am| will be) (currently )?(away|out of (the )?office)|"
+    r"i will be out of the office|i am on (vacation|holiday|leave)|i('m| am) (currently )?on (vacation|holiday)|"
+    r"with limited access to (my )?e-?mail|estoy fuera de la oficina|me encuentro fuera|"
+    r"estar[eé] ausente|estoy de vacaciones|this is an automated (response|reply|message)|"
+    r"this is an automatic (reply|response|message)|esta es una respuesta autom[aá]tica|"
+    r"este es un mensaje autom[aá]tico|(do not|please don'?t) reply to this (automated )?(e-?mail|message)|"
+    r"your (ticket|request|case) (number|#|id|no\.?) is|we have received your (e-?mail|message|request)|"
+    r"hemos recibido su (correo|mensaje|solicitud)|i will (endeavou?r to )?(reply|respond|get back to you) as soon as|"
+    r"responder[eé] (a su mensaje )?(lo antes posible|a mi regreso)|"
+    r"(stop|no) (receiving )?notifications from this topic)", re.I)
+_RETURN_DATE = re.compile(r"(will (be back|return)|back (in the office )?on|until|hasta el|regreso|volver[eé])", re.I)
+_CHALLENGE = re.compile(
+    r"(added to (the recipient's|my|the) (allowed|approved|accepted|safe) (list|senders)|has been waitlisted|"
+    r"verify (that )?you are (a )?(human|real person)|(to )?complete (the|this) (verification|challenge)|"
+    r"(protected|filtered) by .{0,30}(spam|challenge|verification)|confirm (that )?you sent (this|the) message|"
+    r"please (click|visit) .{0,60}(to (verify|confirm|be added|have your (e-?mail|address) added)))", re.I)
+_RETURNED_MARKER = re.compile(
+    r"^(-{2,}.*(original message|copy of the message|returned message|message follows).*|received: .*|"
+    r"return-path: .*|x-[a-z-]+: .*|original[- ]recipient: .*|reporting-mta: .*)$", re.I | re.M)
+_KEYWORDS = KeywordClassifier()
 
+
+def _h(m: ParsedMessage, name: str) -> str:
+    return m.header(name).strip().lower()
+
+
+def _ctype(m: ParsedMessage) -> str:
+    return m.header("content-type").lower().replace(" ", "").replace('"', "")
+
+
+def _null_sender(m: ParsedMessage) -> bool:
+    return "return-path" in m.headers and m.header("return-path").strip() in ("<>", "", "<<>>")
+
+
+# --- structural rules: only software writes these ---------------------------------------------
 
 def _own_notice(m: ParsedMessage) -> str:
     return "own_notice_loop_header" if LOOP_HEADER in m.headers else ""
 
 
 def _feedback_report(m: ParsedMessage) -> str:
-    ct = m.content_type.lower()
-    if "report-type=feedback-report" in m.header("content-type").lower().replace(" ", "").replace('"', ""):
-        return "feedback_report_content_type"
-    if "message/feedback-report" in m.parts:
-        return "feedback_report_part"
-    if m.header("x-hmxmroriginalrecipient") or (ct == "multipart/report" and "abuse" in m.subject.lower()):
-        return "feedback_report_provider"
-    if m.header("feedback-type") or re.search(r"^feedback-type:\s*\w+", m.text[:5000], re.I | re.M):
+    if "report-type=feedback-report" in _ctype(m) or "message/feedback-report" in m.parts:
+        return "feedback_report_rfc5965"
+    if m.header("feedback-type") or m.header("x-hmxmroriginalrecipient"):
+        return "feedback_report_header"
+    return ""
+
+
+def _delivery_status(m: ParsedMessage) -> str:
+    if "report-type=delivery-status" in _ctype(m) or "message/delivery-status" in m.parts:
+        return "bounce_rfc3464"
+    if "message/global-delivery-status" in m.parts or "report-type=global-delivery-status" in _ctype(m):
+        return "bounce_rfc6533"
+    if m.header("x-failed-recipients"):
+        return "bounce_x_failed_recipients"
+    return ""
+
+
+def unsubscribe_button(m: ParsedMessage) -> bool:
+    """A mail client's Unsubscribe button (List-Unsubscribe mailto:): software wrote it, but a person
+    pressed it to opt out, so it is read like a person's request (Apple Mail adds Auto-Submitted)."""
+    return bool(re.fullmatch(r"\s*unsubscribe\s*", m.subject, re.I)) and bool(re.search(
+        r"(sent this (e-?mail|message) to unsubscribe|automatically generated by gmail|to unsubscribe from)",
+        m.text[:2000], re.I))
+
+
+def _auto_submitted(m: ParsedMessage) -> str:
+    if unsubscribe_button(m):
+        return ""
+    auto = _h(m, "auto-submitted")
+    if auto and not auto.startswith("no"):
+        return "auto_submitted_" + re.sub(r"[^a-z-]", "", auto.split(";")[0])[:30]
+    for name in ("x-autoreply", "x-autorespond", "x-autoresponder", "x-autogenerated", "x-autoreply-from",
+                 "x-mail-autoreply", "x-vacation", "x-ms-exchange-generated-message-source"):
+        if name in m.headers and _h(m, name) not in ("no", "false", "0"):
+            return name.replace("-", "_").lstrip("x_") + "_header"
+    if _h(m, "precedence") in ("auto_reply", "auto-reply"):
+        return "precedence_auto_reply"
+    if _null_sender(m) and _h(m, "precedence") in ("bulk", "junk", "list"):
+        return "null_sender_with_precedence"
+    return ""
+
+
+def _read_receipt(m: ParsedMessage) -> str:
+    if "message/disposition-notification" in m.parts or "report-type=disposition-notification" in _ctype(m):
+        return "read_receipt_rfc8098"
+    return ""
+
+
+def _challenge_headers(m: ParsedMessage) -> str:
+    if any(n.startswith(("x-bluebottle-", "x-boxbe-", "x-spamarrest", "x-challenge")) for n in m.headers):
+        return "challenge_response_header"
+    return ""
+
+
+# --- content rules: fire only when the sender's own words ask for nothing ----------------------
+
+def _sender_local(m: ParsedMessage) -> str:
+    return m.from_address.split("@")[0] if m.from_address else ""
+
+
+def _bounce_content(m: ParsedMessage) -> str:
+    text = m.text[:_SCAN]
+    daemon = bool(_BOUNCE_SENDERS.match(_sender_local(m)) or _BOUNCE_SENDERS.match(m.from_name))
+    if daemon and _NEVER_A_PERSON.match(_sender_local(m) or m.from_name):
+        return "bounce_from_mailer_daemon"
+    subject_says = bool(_BOUNCE_SUBJECT.search(m.subject))
+    body_says = bool(_BOUNCE_BODY.search(text))
+    returned = "message/rfc822" in m.parts or "text/rfc822-headers" in m.parts
+    if daemon and (subject_says or body_says or returned or _null_sender(m) or not m.new_text.strip()):
+        return "bounce_from_mailer_daemon"
+    if subject_says and (body_says or _null_sender(m) or not m.from_address):
+        return "bounce_subject_and_body"
+    if body_says and (_null_sender(m) or returned or not m.from_address or _NOREPLY.match(_sender_local(m))):
+        return "bounce_text_from_machine"
+    if re.search(r'"notificationtype"\s*:\s*"(bounce|complaint|delivery)"', text, re.I):
+        return "bounce_ses_notification"
+    list_server = any(n in m.headers for n in ("x-mlserver", "x-ml-server", "x-ml-name", "list-id"))
+    if list_server and re.search(r"^owner-|-(admin|owner|request|bounces?)$", _sender_local(m)):
+        return "bounce_mailing_list_rejection"
+    return ""
+
+
+def _feedback_content(m: ParsedMessage) -> str:
+    if re.match(r"^\s*complaint about message from\b", m.subject, re.I) and (
+            m.inner_headers.get("x-hmxmroriginalrecipient") or "message/rfc822" in m.parts):
+        return "feedback_report_hotmail"
+    if re.search(r"^feedback-type:\s*\w+", m.text[:5000], re.I | re.M) and "user-agent" in m.text[:5000].lower():
         return "feedback_report_body"
     return ""
 
 
-def _bounce(m: ParsedMessage) -> str:
-    ctype = m.header("content-type").lower().replace(" ", "").replace('"', "")
-    if "report-type=delivery-status" in ctype or "message/delivery-status" in m.parts:
-        return "bounce_delivery_status_report"
-    if "message/global-delivery-status" in m.parts:
-        return "bounce_global_delivery_status"
-    if m.header("x-failed-recipients"):
-        return "bounce_x_failed_recipients"
-    sender = (m.from_name + " " + m.from_address).strip()
-    local = m.from_address.split("@")[0] if m.from_address else ""
-    sender_is_daemon = bool(_BOUNCE_SENDERS.match(local) or _BOUNCE_SENDERS.match(m.from_name)
-                            or _BOUNCE_SENDERS.match(sender))
-    empty_return_path = m.header("return-path").strip() in ("<>", "")  and "return-path" in m.headers
-    subject_says = bool(_BOUNCE_SUBJECT.search(m.subject))
-    body_says = bool(_BOUNCE_BODY.search(m.text[:20000]))
-    if sender_is_daemon and (subject_says or body_says or not m.new_text.strip()):
-        return "bounce_from_mailer_daemon"
-    if subject_says and (body_says or sender_is_daemon or empty_return_path):
-        return "bounce_subject_and_body"
-    if empty_return_path and body_says:
-        return "bounce_null_sender"
-    if body_says and ("message/rfc822" in m.parts or "text/rfc822-headers" in m.parts):
-        return "bounce_returned_message"
-    if sender_is_daemon:
-        return "bounce_from_mailer_daemon"
-    return ""
-
-
-def _auto_reply(m: ParsedMessage) -> str:
-    auto = m.header("auto-submitted").strip().lower()
-    if auto and not auto.startswith("no"):
-        return f"auto_submitted_{auto.split(';')[0].strip()}"
-    if m.header("x-autoreply") or m.header("x-autorespond") or m.header("x-autoresponder"):
-        return "x_autoreply_header"
-    if m.header("x-auto-response-suppress").lower() in ("all", "oof", "autoreply") and _AUTOREPLY_SUBJECT.search(m.subject):
-        return "auto_response_suppress_with_autoreply_subject"
-    precedence = m.header("precedence").strip().lower()
-    if precedence in ("auto_reply", "auto-reply"):
-        return "precedence_auto_reply"
-    if m.header("x-ms-exchange-generated-message-source") or m.header("x-ms-exchange-inbox-rules-loop"):
-        return "exchange_generated"
-    if m.header("x-mailer-daemon") or m.header("x-autogenerated") or m.header("x-autogenerated-reply"):
-        return "autogenerated_header"
-    if "message/disposition-notification" in m.parts or "disposition-notification" in m.header("content-type").lower():
-        return "read_receipt"
-    if _AUTOREPLY_SUBJECT.search(m.subject) and (precedence in ("bulk", "junk", "list") or _AUTOREPLY_BODY.search(m.text[:5000])):
-        return "autoreply_subject_and_body"
-    if _AUTOREPLY_SUBJECT.match(m.subject) and re.match(r"^\s*(auto|automatic|respuesta autom|out of office|fuera de)", m.subject, re.I):
+def _auto_reply_content(m: ParsedMessage) -> str:
+    precedence = _h(m, "precedence")
+    body = m.new_text[:5000] or m.text[:5000]
+    if _AUTOREPLY_SUBJECT.match(m.subject):
         return "autoreply_subject"
-    if _AUTOREPLY_BODY.search(m.new_text[:3000]) and precedence in ("bulk", "junk", "list", ""):
-        if precedence or re.search(r"(automated|automatic|autom[aá]tic)", m.new_text[:3000], re.I) or _AUTOREPLY_SUBJECT.search(m.subject):
-            return "autoreply_body"
-    if re.search(r"(challenge|verify|confirm).{0,40}(sender|you are human|your email)", m.subject, re.I) and precedence in ("bulk", "junk"):
-        return "challenge_response"
+    if _AUTOREPLY_BODY.search(body) and (precedence in ("bulk", "junk", "list") or _ACK_SUBJECT.search(m.subject)
+                                         or _ACK_SUBJECT.search(body[:300]) or _NOREPLY.match(_sender_local(m))
+                                         or _RETURN_DATE.search(body)):
+        return "autoreply_text"
+    if _ACK_SUBJECT.search(m.subject) and (precedence in ("bulk", "junk", "list") or _NOREPLY.match(_sender_local(m))):
+        return "acknowledgement_from_machine"
+    if _null_sender(m) and not _BOUNCE_BODY.search(m.text[:_SCAN]):
+        return "null_sender"
     return ""
 
 
-RULES: list[tuple[str, Callable[[ParsedMessage], str]]] = [
+def _own_notice_returned(m: ParsedMessage) -> str:
+    if LOOP_HEADER in m.inner_headers or re.search(rf"^{LOOP_HEADER}:", m.text[:_SCAN], re.I | re.M):
+        return "own_notice_returned"
+    return ""
+
+
+def _challenge_content(m: ParsedMessage) -> str:
+    return "challenge_response" if _CHALLENGE.search(m.text[:5000]) else ""
+
+
+def _sender_request(m: ParsedMessage) -> bool:
+    """Whether what the sender wrote (above any returned message) may ask to opt out or in."""
+    text = m.new_text[:_SCAN]
+    marker = _RETURNED_MARKER.search(text)
+    if marker:
+        text = text[:marker.start()]
+    if not text.strip():
+        return False
+    found = _KEYWORDS.classify("", text)
+    # Any opt-out or opt-in phrase counts, negated or mixed too ("I never asked for this, stop..."):
+    # a person decides what it means. Consent words without a request do not.
+    return found.intent is not Intent.UNRELATED and "keyword_topic_only" not in found.reasons
+
+
+Rule = tuple[str, Callable[[ParsedMessage], str]]
+STRUCTURAL: list[Rule] = [
     ("own_notice", _own_notice),
     ("feedback_report", _feedback_report),
-    ("bounce", _bounce),
-    ("auto_reply", _auto_reply),
+    ("bounce", _delivery_status),
+    ("read_receipt", _read_receipt),
+    ("auto_reply", _auto_submitted),
+    ("challenge", _challenge_headers),
+]
+CONTENT: list[Rule] = [
+    ("own_notice", _own_notice_returned),
+    ("feedback_report", _feedback_content),
+    ("bounce", _bounce_content),
+    ("auto_reply", _auto_reply_content),
+    ("challenge", _challenge_content),
 ]
 
 
 def screen(message: ParsedMessage) -> Screening:
-    for kind, rule in RULES:
+    for kind, rule in STRUCTURAL:
         fired = rule(message)
         if fired:
+            if kind == "auto_reply":  # Auto-Submitted on a bounce or a complaint report: say which
+                for refined, more in (("feedback_report", _feedback_content), ("bounce", _bounce_content)):
+                    detail = more(message)
+                    if detail:
+                        return Screening(kind=refined, rule=f"{fired}+{detail}")
+            return Screening(kind=kind, rule=fired)
+    for kind, rule in CONTENT:
+        fired = rule(message)
+        if fired:
+            if _sender_request(message):
+                return Screening(kind=None, rule=f"not_screened:{fired}:sender_wrote_a_request")
             return Screening(kind=kind, rule=fired)
     return Screening(kind=None)
