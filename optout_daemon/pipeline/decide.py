@@ -1,21 +1,42 @@
 """decide: what to do with a message -> Decision.
 
-The policy, wrong only in the safe direction (docs and thresholds in config/optout.example.toml):
-- bounces, auto-replies, feedback reports and our own notices are ignored and never answered;
-- an opt-out with exactly one customer and confidence >= opt_out_threshold is applied; a repeated
-  opt-out changes nothing but is confirmed again, at most once per reconfirm interval;
-- an opt-in is applied only when the sender is an address of record of that customer (on the
-  account for address_of_record_days) AND a trusted Authentication-Results header shows DMARC
-  pass (or DKIM pass aligned with the sender's domain) AND confidence >= opt_in_threshold;
-- unrelated mail is ignored only when the classifier is confident and the opt-out score is below
-  opt_out_floor; everything else goes to a person with the reasons.
+The policy, wrong only in the safe direction (an opt-out is never lost; an opt-in is never applied
+on a message that could be forged). In order:
+- bounces, auto-replies, feedback reports, read receipts, challenges and our own notices (screen)
+  are ignored and never answered;
+- a message that is not readable as an email goes to a person ("unparseable");
+- an opt-out with exactly one customer and confidence >= `policy.opt_out_threshold` is applied
+  and confirmed to the sender and the addresses of record. A repeated opt-out records no new state
+  change; it is confirmed again at most once per `notices.reconfirm_interval_hours` per customer.
+  An opt-out with no customer or several candidates, or below the threshold, goes to review;
+- any message whose opt-out score reaches `policy.opt_out_floor` and was not applied as an opt-out
+  goes to review ("possible_opt_out"): it is never ignored and never applied as an opt-in;
+- an opt-in is applied only when ALL hold: exactly one customer; the sender is an address of record
+  of that customer (on the account for `policy.address_of_record_days`, first import counts as of
+  record: store/customers.py); the topmost Authentication-Results header whose authserv-id is in
+  `policy.trusted_authserv_ids` shows DMARC pass (or DKIM pass aligned with the From domain) and no
+  trusted header shows DMARC fail; confidence >= `policy.opt_in_threshold`. Otherwise review;
+- ambiguous requests go to review; unrelated mail is ignored when its confidence reaches
+  `policy.ignore_unrelated_threshold`, otherwise a person looks.
+
+Keys (config/optout.example.toml, section [policy] unless named):
+  opt_out_threshold = 0.6          # apply an opt-out with one customer at this confidence or more
+  opt_in_threshold = 0.8           # ... an authenticated opt-in from an address of record
+  opt_out_floor = 0.2              # an opt-out score this high is never ignored or applied otherwise
+  ignore_unrelated_threshold = 0.6 # unrelated mail below this confidence goes to a person
+  trusted_authserv_ids = []        # authserv-id of YOUR inbound MTA's Authentication-Results;
+                                   # empty = no opt-in is ever applied automatically
+  address_of_record_days = 30      # 47 CFR 64.2003(b)
+  [notices] reconfirm_interval_hours = 24  # a repeated opt-out is confirmed again at most this often
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from optout_daemon.pipeline.parse import parse_authentication_results
 from optout_daemon.pipeline.types import (
     Action,
     Classification,
@@ -49,22 +70,37 @@ class CustomerContext:
 
 
 def is_authenticated(message: ParsedMessage, trusted: tuple[str, ...]) -> tuple[bool, str]:
-    """DMARC pass, or DKIM pass aligned with the From domain, in a trusted Authentication-Results."""
+    """DMARC pass, or DKIM pass aligned with the From domain, in a trusted Authentication-Results.
+
+    Only the topmost header whose authserv-id is trusted counts: receiving MTAs prepend theirs, so
+    one further down with the same id was written by someone else (RFC 8601 section 5). A DMARC
+    fail in any trusted header wins over a pass.
+    """
     if not trusted:
         return False, "no_trusted_authserv_configured"
-    domain = message.from_address.rsplit("@", 1)[-1] if message.from_address else ""
+    domain = message.from_address.rsplit("@", 1)[-1] if "@" in message.from_address else ""
     trusted_lower = {t.lower() for t in trusted}
-    results = [r for r in message.auth_results if r.authserv_id in trusted_lower]
-    if not results:
+    per_header = [parse_authentication_results([value]) for value in message.headers.get("authentication-results", [])
+                  if _authserv_id(value) in trusted_lower]
+    if not per_header:
         return False, "no_trusted_authentication_results"
-    for r in results:
-        if r.method == "dmarc" and r.result == "pass" and (not r.domain or r.domain == domain):
+    if any(r.method == "dmarc" and r.result in ("fail", "permerror") for results in per_header for r in results):
+        return False, "dmarc_fail"
+    if not domain:
+        return False, "no_sender_domain"
+    for r in per_header[0]:
+        if r.method == "dmarc" and r.result == "pass" and r.domain in ("", domain):
             return True, "dmarc_pass"
-    for r in results:
-        if r.method == "dkim" and r.result == "pass" and domain and (
-                r.domain == domain or domain.endswith("." + r.domain)):
+    for r in per_header[0]:
+        if r.method == "dkim" and r.result == "pass" and r.domain and (
+                r.domain == domain or domain.endswith("." + r.domain) or r.domain.endswith("." + domain)):
             return True, "dkim_pass_aligned"
     return False, "authentication_not_passed"
+
+
+def _authserv_id(value: str) -> str:
+    value = re.sub(r"\([^)]*\)", " ", value).split(";", 1)[0].split()
+    return value[0].lower() if value else ""
 
 
 def _notices(kind: str, message: ParsedMessage, ctx: CustomerContext) -> tuple[NoticeRequest, ...]:
