@@ -31,11 +31,20 @@ from email.mime.text import MIMEText
 from email.utils import format_datetime
 from pathlib import Path
 
-from optout_daemon.pipeline.classify import Classifier, KeywordClassifier, load_classifier, shipped_model_dir
-from optout_daemon.pipeline.decide import CustomerContext, DecidePolicy
+from optout_daemon.pipeline.classify import (
+    Classifier,
+    KeywordClassifier,
+    load_classifier,
+    shipped_model_dir,
+)
+from optout_daemon.pipeline.decide import CustomerContext, DecidePolicy, decide
 from optout_daemon.pipeline.parse import split_reply
-from optout_daemon.pipeline.resolve import CustomerRecord, ResolvePolicy, find_account_numbers
-from optout_daemon.pipeline.run import Pipeline
+from optout_daemon.pipeline.resolve import (
+    CustomerRecord,
+    ResolvePolicy,
+    find_account_numbers,
+)
+from optout_daemon.pipeline.run import Analysis, Pipeline
 from optout_daemon.pipeline.types import Action, ConsentStateValue, Intent
 from optout_daemon.settings import PolicySettings
 
@@ -171,14 +180,13 @@ class Tally:
         return self.automated / self.automatable if self.automatable else 0.0
 
 
-def _score(pipeline: Pipeline, case: Case, tally: Tally, example_id: str) -> None:
-    analysis = pipeline.analyze(case.raw, case.directory, NOW)
+def _score(analysis: Analysis, case: Case, policy: DecidePolicy, tally: Tally, example_id: str) -> None:
     customer = analysis.resolution.customer if analysis.resolution else None
     context = None
     if customer is not None:
         state = ConsentStateValue.OPTED_OUT if case.label == Intent.OPT_IN.value else ConsentStateValue.OPTED_IN
         context = CustomerContext(state, None, case.directory.record_addresses(customer.customer_id, NOW - timedelta(days=30)))
-    d = pipeline.decide(analysis, context, NOW)
+    d = decide(analysis.parsed, analysis.screening, analysis.classification, analysis.resolution, context, policy, NOW)
     tally.cases += 1
     applied = d.action is Action.APPLY
     tally.reviewed += d.action is Action.REVIEW
@@ -199,19 +207,42 @@ def _score(pipeline: Pipeline, case: Case, tally: Tally, example_id: str) -> Non
         tally.examples.append(f"{example_id}/{case.scenario}: {case.label} -> {d.action.value} {d.intent.value}")
 
 
-def evaluate(classifier: Classifier, examples: list[dict]) -> Tally:
-    settings = PolicySettings(trusted_authserv_ids=[TRUSTED])
-    pipeline = Pipeline(classifier, ResolvePolicy(settings.account_pattern, "US", 30),
-                        DecidePolicy(opt_out_threshold=settings.opt_out_threshold,
-                                     opt_in_threshold=settings.opt_in_threshold,
-                                     opt_out_floor=settings.opt_out_floor,
-                                     ignore_unrelated_threshold=settings.ignore_unrelated_threshold,
-                                     trusted_authserv_ids=(TRUSTED,)))
+def decide_policy(opt_out_threshold: float | None = None, opt_in_threshold: float | None = None) -> DecidePolicy:
+    """The shipped defaults (settings.PolicySettings), trusting our test MTA's authserv-id."""
+    s = PolicySettings()
+    return DecidePolicy(opt_out_threshold=opt_out_threshold or s.opt_out_threshold,
+                        opt_in_threshold=opt_in_threshold or s.opt_in_threshold, opt_out_floor=s.opt_out_floor,
+                        ignore_unrelated_threshold=s.ignore_unrelated_threshold, trusted_authserv_ids=(TRUSTED,))
+
+
+def analyze_all(classifier: Classifier, examples: list[dict]) -> list[tuple[str, Case, Analysis]]:
+    """parse -> screen -> classify -> resolve for every example and scenario (decide comes after)."""
+    pipeline = Pipeline(classifier, ResolvePolicy(PolicySettings().account_pattern, "US", 30), decide_policy())
+    return [(example["id"], case, pipeline.analyze(case.raw, case.directory, NOW))
+            for n, example in enumerate(examples) for case in cases(example, n)]
+
+
+def score(analyzed: list[tuple[str, Case, Analysis]], policy: DecidePolicy) -> Tally:
     tally = Tally()
-    for n, example in enumerate(examples):
-        for case in cases(example, n):
-            _score(pipeline, case, tally, example["id"])
+    for example_id, case, analysis in analyzed:
+        _score(analysis, case, policy, tally, example_id)
     return tally
+
+
+def evaluate(classifier: Classifier, examples: list[dict]) -> Tally:
+    return score(analyze_all(classifier, examples), decide_policy())
+
+
+def sweep(analyzed: list[tuple[str, Case, Analysis]]) -> str:
+    """What other opt-out / opt-in thresholds would do: the trade-off an operator chooses."""
+    out = [("| opt_out_threshold | opt_in_threshold | opt-outs missed | wrong automatic | unauthenticated opt-ins "
+            "| applied without a person |"), "|---:|---:|---:|---:|---:|---:|"]
+    for out_t in (0.6, 0.7, 0.8, 0.9, 0.95):
+        for in_t in (0.8, 0.9, 0.95):
+            t = score(analyzed, decide_policy(out_t, in_t))
+            out.append(f"| {out_t} | {in_t} | {t.opt_out_missed} | {t.wrong_automatic} | {t.opt_in_unauthenticated} "
+                       f"| {100 * t.automated_share:.1f}% |")
+    return "\n".join(out)
 
 
 def table(results: dict[str, Tally]) -> str:
@@ -237,12 +268,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout", type=Path, default=HELDOUT)
     parser.add_argument("--keywords-only", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--sweep", action="store_true", help="also show the model under other thresholds")
+    parser.add_argument("--show", type=int, default=10, help="wrong decisions listed per classifier")
     args = parser.parse_args(argv)
     examples = [json.loads(line) for line in args.heldout.read_text(encoding="utf-8").splitlines() if line.strip()]
     results: dict[str, Tally] = {}
-    note = ""
+    note, model_analyzed = "", None
     if not args.keywords_only and (shipped_model_dir() / "meta.json").exists():
-        results["model"] = evaluate(load_classifier("model"), examples)
+        model_analyzed = analyze_all(load_classifier("model"), examples)
+        results["model"] = score(model_analyzed, decide_policy())
     else:
         note = f"(no model column: no trained model at {shipped_model_dir()})"
     results["keyword baseline"] = evaluate(KeywordClassifier(), examples)
@@ -252,8 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(examples)} held-out examples x {len(SCENARIOS)} scenarios ({', '.join(SCENARIOS)}) {note}\n")
     print(table(results))
     for name, tally in results.items():
-        for line in tally.examples[:10]:
+        for line in tally.examples[:args.show]:
             print(f"  {name}: {line}")
+    if args.sweep and model_analyzed is not None:
+        print("\nThe model with other thresholds:\n")
+        print(sweep(model_analyzed))
     return 0
 
 

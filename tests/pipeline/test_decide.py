@@ -6,7 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from optout_daemon.pipeline.decide import CustomerContext, DecidePolicy, decide, is_authenticated
+from optout_daemon.pipeline.decide import (
+    CustomerContext,
+    DecidePolicy,
+    decide,
+    is_authenticated,
+)
 from optout_daemon.pipeline.parse import parse
 from optout_daemon.pipeline.types import (
     Action,

@@ -7,7 +7,13 @@ from email.mime.text import MIMEText
 
 import pytest
 
-from optout_daemon.pipeline.parse import decode_bytes, html_to_text, parse, split_message, split_reply
+from optout_daemon.pipeline.parse import (
+    decode_bytes,
+    html_to_text,
+    parse,
+    split_message,
+    split_reply,
+)
 
 NOTICE = "We may use your CPNI for marketing.\nTo opt out, reply to this message."
 
@@ -83,7 +89,7 @@ def test_encoded_words_with_bogus_charset_and_raw_8bit_headers():
 
 def test_base64_and_quoted_printable_bodies():
     import base64
-    p = parse(raw(base64.b64encode("Quiero darme de baja".encode()).decode(), cte="base64"))
+    p = parse(raw(base64.b64encode(b"Quiero darme de baja").decode(), cte="base64"))
     assert p.new_text == "Quiero darme de baja"
     p = parse(raw("Opt me =\nout =C3=B1", cte="quoted-printable"))
     assert p.new_text == "Opt me out ñ"

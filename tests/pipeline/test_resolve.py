@@ -12,7 +12,13 @@ import pytest
 
 from optout_daemon.pipeline.evaluate_policy import MemoryDirectory, _Customer
 from optout_daemon.pipeline.parse import parse
-from optout_daemon.pipeline.resolve import CustomerRecord, ResolvePolicy, find_account_numbers, find_phones, resolve
+from optout_daemon.pipeline.resolve import (
+    CustomerRecord,
+    ResolvePolicy,
+    find_account_numbers,
+    find_phones,
+    resolve,
+)
 from optout_daemon.settings import PolicySettings
 
 NOW = datetime(2026, 11, 2, tzinfo=UTC)
