@@ -66,12 +66,8 @@ def _parse(raw: bytes) -> ParsedMessage:
 
     from_name, from_address = _address(first("from"))
     _, reply_to = _address(first("reply-to"))
-    to: list[str] = []
-    for value in (headers.get("to", []) + headers.get("cc", []))[:20]:
-        try:
-            to += [a.lower() for _, a in email.utils.getaddresses([value[:MAX_ADDRESS_HEADER]]) if "@" in a]
-        except (Exception, RecursionError):  # noqa: BLE001 - a hostile address list: skip it
-            defects.append("unreadable_address_list")
+    to = [a.lower() for value in (headers.get("to", []) + headers.get("cc", []))[:20]
+          for a in _ANY_ADDRESS.findall(value[:MAX_ADDRESS_HEADER])][:100]
 
     body = _Body(defects)
     body.walk(msg, 0)
@@ -107,7 +103,7 @@ def decode_header_value(value: object) -> str:
         value = str(value)
     if not isinstance(value, str):
         value = str(value)
-    value = _fix_surrogates(re.sub(r"\r?\n(?=[ \t])", "", value))  # unfold
+    value = _fix_surrogates(_FOLD.sub("", value) if "\n" in value else value)  # unfold
     if "=?" not in value:
         return value
     try:
@@ -123,11 +119,14 @@ def decode_header_value(value: object) -> str:
     return "".join(out)
 
 
+_SURROGATES = re.compile("[\udc80-\udcff]")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
 def _fix_surrogates(value: str) -> str:
     # compat32 keeps undecodable 8-bit header bytes as surrogate escapes: turn them into text.
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
-        raw = value.encode("utf-8", "surrogateescape")
-        return decode_bytes(raw, None)
+    if not value.isascii() and _SURROGATES.search(value):
+        return decode_bytes(value.encode("utf-8", "surrogateescape"), None)
     return value
 
 
@@ -167,10 +166,21 @@ def _looks_utf8(data: bytes) -> bool:
     return True
 
 
+_SIMPLE_ADDRESS = re.compile(r'^\s*(?:"([^"\\<>]*)"|([^"<>,;:@()\\]*?))\s*<([^<>@\s"(),;:\\]+@[^<>@\s"(),;:\\]+)>\s*$'
+                             r'|^\s*([^<>@\s"(),;:\\]+@[^<>@\s"(),;:\\]+)\s*$')
+_ANY_ADDRESS = re.compile(r'[^\s<>(),;:"@\[\]]+@[^\s<>(),;:"@\[\]]+')
+
+
 def _address(value: str) -> tuple[str, str]:
+    """(display name, lower-cased addr-spec). The common forms by a regex (the email package's
+    address parser costs tens of microseconds and recurses on hostile input); the rest by parseaddr."""
+    simple = _SIMPLE_ADDRESS.match(value)
+    if simple:
+        quoted, bare, addr, alone = simple.groups()
+        return (quoted if quoted is not None else bare or "").strip(), (addr or alone).lower()
     try:
-        name, addr = email.utils.parseaddr(value)
-    except Exception:  # noqa: BLE001
+        name, addr = email.utils.parseaddr(value[:MAX_ADDRESS_HEADER])
+    except (Exception, RecursionError):  # noqa: BLE001
         return "", ""
     addr = addr.strip().lower()
     if "@" not in addr or " " in addr:

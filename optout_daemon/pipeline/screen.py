@@ -86,6 +86,7 @@ _CHALLENGE = re.compile(
     r"verify (that )?you are (a )?(human|real person)|(to )?complete (the|this) (verification|challenge)|"
     r"(protected|filtered) by .{0,30}(spam|challenge|verification)|confirm (that )?you sent (this|the) message|"
     r"please (click|visit) .{0,60}(to (verify|confirm|be added|have your (e-?mail|address) added)))", re.I)
+_SES = re.compile(r'"notificationType"\s*:\s*"(Bounce|Complaint|Delivery)"', re.I)
 _RETURNED_MARKER = re.compile(
     r"^(-{2,}.*(original message|copy of the message|returned message|message follows).*|received: .*|"
     r"return-path: .*|x-[a-z-]+: .*|original[- ]recipient: .*|reporting-mta: .*)$", re.I | re.M)
@@ -173,22 +174,26 @@ def _sender_local(m: ParsedMessage) -> str:
 
 def _bounce_content(m: ParsedMessage) -> str:
     text = m.text[:_SCAN]
-    daemon = bool(_BOUNCE_SENDERS.match(_sender_local(m)) or _BOUNCE_SENDERS.match(m.from_name))
-    if daemon and _NEVER_A_PERSON.match(_sender_local(m) or m.from_name):
+    local = _sender_local(m)
+    daemon = bool(_BOUNCE_SENDERS.match(local) or _BOUNCE_SENDERS.match(m.from_name))
+    if daemon and _NEVER_A_PERSON.match(local or m.from_name):
         return "bounce_from_mailer_daemon"
     subject_says = bool(_BOUNCE_SUBJECT.search(m.subject))
-    body_says = bool(_BOUNCE_BODY.search(text))
     returned = "message/rfc822" in m.parts or "text/rfc822-headers" in m.parts
-    if daemon and (subject_says or body_says or returned or _null_sender(m) or not m.new_text.strip()):
+    machine = _null_sender(m) or not m.from_address
+    # The body regex is the costly part: read the text only when the sender or subject hints at a bounce.
+    suspect = daemon or subject_says or machine or returned or bool(_NOREPLY.match(local))
+    body_says = suspect and bool(_BOUNCE_BODY.search(text))
+    if daemon and (subject_says or body_says or returned or machine or not m.new_text.strip()):
         return "bounce_from_mailer_daemon"
-    if subject_says and (body_says or _null_sender(m) or not m.from_address):
+    if subject_says and (body_says or machine):
         return "bounce_subject_and_body"
-    if body_says and (_null_sender(m) or returned or not m.from_address or _NOREPLY.match(_sender_local(m))):
+    if body_says and (machine or returned or _NOREPLY.match(local)):
         return "bounce_text_from_machine"
-    if re.search(r'"notificationtype"\s*:\s*"(bounce|complaint|delivery)"', text, re.I):
+    if '"notificationType"' in text and _SES.search(text):
         return "bounce_ses_notification"
     list_server = any(n in m.headers for n in ("x-mlserver", "x-ml-server", "x-ml-name", "list-id"))
-    if list_server and re.search(r"^owner-|-(admin|owner|request|bounces?)$", _sender_local(m)):
+    if list_server and re.search(r"^owner-|-(admin|owner|request|bounces?)$", local):
         return "bounce_mailing_list_rejection"
     return ""
 
@@ -219,13 +224,20 @@ def _auto_reply_content(m: ParsedMessage) -> str:
 
 
 def _own_notice_returned(m: ParsedMessage) -> str:
-    if LOOP_HEADER in m.inner_headers or re.search(rf"^{LOOP_HEADER}:", m.text[:_SCAN], re.I | re.M):
+    if LOOP_HEADER in m.inner_headers or (LOOP_HEADER + ":") in m.text[:_SCAN].lower():
         return "own_notice_returned"
     return ""
 
 
+_CHALLENGE_HINTS = ("list", "waitlist", "verif", "human", "real person", "protected", "filtered", "you sent")
+
+
 def _challenge_content(m: ParsedMessage) -> str:
-    return "challenge_response" if _CHALLENGE.search(m.text[:5000]) else ""
+    text = m.text[:5000]
+    low = text.lower()
+    if not any(hint in low for hint in _CHALLENGE_HINTS):
+        return ""
+    return "challenge_response" if _CHALLENGE.search(text) else ""
 
 
 def _sender_request(m: ParsedMessage) -> bool:

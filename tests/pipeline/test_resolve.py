@@ -129,4 +129,7 @@ def test_find_phones_prefilter_and_hostile_text():
     assert find_phones("no digits here at all", "US") == []
     assert find_phones("order 12 items, 3 times", "US") == []
     assert find_phones("9" * 5000, "US") == []
+    assert find_phones("9" * 3000 + "x", "US") == []  # no catastrophic backtracking
+    assert find_phones("9 " * 2000 + "x", "US") == []
+    assert find_phones("ref A4158675309, 4158675309x", "US") == []
     assert find_phones("+44 20 7946 0958", "US") == ["+442079460958"]
