@@ -102,6 +102,8 @@ def _child_main(settings: Settings, wake: Any, stop: Any, observations: Any, hea
         wake.clear()
         wake.wait(settings.worker.idle_poll_seconds)
     engine.dispose()
+    # Observations are best effort: never block the exit on a full pipe the parent no longer reads.
+    observations.cancel_join_thread()
     log.info("worker_stopped", pid=os.getpid())
 
 

@@ -14,9 +14,10 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -60,7 +61,7 @@ class Dovecot:
         if os.geteuid() == 0:
             users = "default_login_user = dovenull\ndefault_internal_user = dovecot\ndefault_internal_group = dovecot\n"
         else:
-            import pwd  # noqa: PLC0415
+            import pwd
 
             me = pwd.getpwuid(os.getuid()).pw_name
             users = f"default_login_user = {me}\ndefault_internal_user = {me}\n"
@@ -106,7 +107,7 @@ service imap-login {{
     def pid_file(self) -> Path:
         return self.root / "run" / "master.pid"
 
-    def start(self) -> "Dovecot":
+    def start(self) -> Dovecot:
         # The master daemonizes and keeps its inherited stdio: give it a file, not a pipe.
         with open(self.root / "start.out", "w+b") as out:
             result = subprocess.run([DOVECOT, "-c", str(self.conf)], stdin=subprocess.DEVNULL, stdout=out,
@@ -170,26 +171,10 @@ service imap-login {{
         except OSError:
             return ""
 
-    def session_pids(self) -> list[int]:
-        """The imap processes (one per logged-in connection) of this instance, to freeze with SIGSTOP."""
-        master = int(self.pid_file.read_text().strip())
-        found = []
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            if ppid == master and cmdline.startswith(b"dovecot/imap") and not cmdline.startswith(b"dovecot/imap-"):
-                found.append(int(proc.name))
-        return found
-
     # --- what tests do as the mail user --------------------------------------------------------------
 
-    def client(self):  # noqa: ANN201 - an IMAPClient logged in as the user
-        from imapclient import IMAPClient  # noqa: PLC0415
+    def client(self):
+        from imapclient import IMAPClient
 
         c = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
         c.login(self.user, self.password)
@@ -200,8 +185,12 @@ service imap-login {{
             messages = [messages]
         c = self.client()
         try:
-            for raw in messages:
-                c.append(mailbox, raw)
+            if c.has_capability("MULTIAPPEND"):
+                for i in range(0, len(messages), 500):
+                    c.multiappend(mailbox, messages[i:i + 500])
+            else:
+                for raw in messages:
+                    c.append(mailbox, raw)
         finally:
             c.logout()
 
@@ -238,6 +227,65 @@ service imap-login {{
                                  "--uid-validity", str(value), mailbox], capture_output=True, text=True, timeout=30)
         if result.returncode != 0:
             raise RuntimeError(f"doveadm mailbox update failed: {result.stderr.strip()}")
+
+
+class HoldingProxy:
+    """A TCP relay to the server whose client-to-server bytes can be held, then dropped.
+
+    A test holds the relay at a random moment; whatever the client sends meanwhile (a MOVE after a
+    commit, say) never reaches the server once the connections are dropped.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.hold = threading.Event()
+        self.connections: list[tuple[socket.socket, socket.socket]] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+                server = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                return
+            self.connections.append((client, server))
+            threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, upstream: bool) -> None:
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            while upstream and self.hold.is_set():
+                time.sleep(0.001)
+            try:
+                dst.sendall(data)
+            except OSError:
+                break
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def drop(self) -> None:
+        """Cut every relayed connection; held bytes are thrown away."""
+        connections, self.connections = self.connections, []
+        for client, server in connections:
+            for sock in (server, client):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.drop()
+        self.hold.clear()
 
 
 def _alive(pid: int) -> bool:

@@ -67,7 +67,7 @@ def check_account(acc: ImapAccountSettings) -> list[str]:
     except ConnectionRefusedError:
         raise ImapCheckFailed(f"nothing accepts connections on {where}: check host and port "
                               f"(993 for tls = \"implicit\", 143 for starttls or none)") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise ImapCheckFailed(f"{where} did not answer within {int(CHECK_TIMEOUT_SECONDS)} s: check host, "
                               f"port and any firewall between here and the server") from None
     except (OSError, imaplib.IMAP4.error) as exc:
@@ -83,7 +83,7 @@ def check_account(acc: ImapAccountSettings) -> list[str]:
             pass
 
 
-def _report(client, acc: ImapAccountSettings) -> list[str]:  # noqa: ANN001
+def _report(client, acc: ImapAccountSettings) -> list[str]:
     caps = {c.decode("ascii", "replace").upper() for c in client.capabilities()}
     how = "XOAUTH2" if acc.oauth2_token_file or acc.oauth2_token_command else "password"
     lines = [f"logged in as {acc.username} ({how})"]

@@ -21,9 +21,10 @@ import imaplib
 import random
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import DBAPIError
@@ -36,7 +37,8 @@ from optout_daemon.store.tables import ImapMailboxState, InboundMessage, utcnow
 
 log = get_logger("optout.imap")
 
-CHUNK = 200  # messages fetched, committed and moved together
+CHUNK = 500  # messages fetched, committed and moved together (one fsync, one MOVE)...
+CHUNK_BYTES = 32 * 1024 * 1024  # ...unless they are larger than this in all
 IDLE_CHECK_SECONDS = 1.0  # how quickly an idling thread notices that the daemon stops
 MAX_IDLE_SECONDS = 1500.0  # 25 minutes: RFC 2177 servers may drop an IDLE after 29
 HEARTBEAT_SECONDS = 5.0
@@ -54,6 +56,10 @@ class Round:
     already: int = 0  # natural key already stored (e.g. a crash after commit, before move)
     duplicates: int = 0  # same content as an IMAP message already stored (e.g. after a UIDVALIDITY reset)
     moved: int = 0
+
+    def __add__(self, other: Round) -> Round:
+        return Round(self.stored + other.stored, self.already + other.already,
+                     self.duplicates + other.duplicates, self.moved + other.moved)
 
 
 def natural_key(account: str, mailbox: str, uidvalidity: int, uid: int) -> str:
@@ -126,6 +132,7 @@ class MailboxSession:
         self.caps: frozenset[bytes] = frozenset()
         self.uidvalidity = 0
         self.unfetchable: set[int] = set()
+        self.committer = ThreadPoolExecutor(1, thread_name_prefix=f"imap-commit-{acc.name}")
 
     @property
     def can_idle(self) -> bool:
@@ -153,15 +160,35 @@ class MailboxSession:
         log.info("imap_connected", account=self.acc.name, mailbox=self.mailbox, uidvalidity=self.uidvalidity,
                  idle=self.can_idle, move=b"MOVE" in self.caps, uidplus=b"UIDPLUS" in self.caps)
 
-    def fetch_commit_move(self) -> Round:
-        """One round over at most CHUNK messages; Round() when the mailbox is empty."""
+    def drain(self, on_chunk: Callable[[Round], None] = lambda r: None) -> Round:
+        """Fetch, commit and move what the mailbox holds now, CHUNK at a time; Round() when it is empty.
+
+        The commit of one chunk (on the commit thread) overlaps the fetch of the next; a chunk is
+        moved only after its own commit returned.
+        """
         c = self.client
         if not self.can_idle:
             c.noop()  # let the server report new messages
-        uids = sorted(u for u in c.search("ALL") if u not in self.unfetchable)[:CHUNK]
-        if not uids:
-            return Round()
-        fetched = c.fetch(uids, ["BODY.PEEK[]"])
+        uids = sorted(u for u in c.search("ALL") if u not in self.unfetchable)
+        done = Round()
+        pending: tuple[list[int], Future[Round]] | None = None
+        while uids and not self.stop.is_set():
+            chunk = self._within_bytes(uids[:CHUNK])
+            uids = uids[len(chunk):]
+            got = self._fetch(chunk)
+            commit = self.committer.submit(store_imap_messages, self.engine, [
+                Arrival(raw=raw, source="imap", natural_key=natural_key(self.acc.name, self.mailbox,
+                                                                        self.uidvalidity, uid))
+                for uid, raw in got])
+            if pending:
+                done = done + self._move_committed(*pending, on_chunk)
+            pending = ([uid for uid, _ in got], commit)
+        if pending:
+            done = done + self._move_committed(*pending, on_chunk)
+        return done
+
+    def _fetch(self, uids: list[int]) -> list[tuple[int, bytes]]:
+        fetched = self.client.fetch(uids, ["BODY.PEEK[]"])
         got: list[tuple[int, bytes]] = []
         for uid in uids:
             raw = (fetched.get(uid) or {}).get(b"BODY[]")
@@ -170,14 +197,27 @@ class MailboxSession:
                 log.warning("imap_unfetchable", account=self.acc.name, mailbox=self.mailbox, uid=uid)
                 continue
             got.append((uid, bytes(raw)))
-        result = store_imap_messages(self.engine, [
-            Arrival(raw=raw, source="imap", natural_key=natural_key(self.acc.name, self.mailbox,
-                                                                    self.uidvalidity, uid))
-            for uid, raw in got])
-        self.move([uid for uid, _ in got])  # only now: every one of them is committed
-        log.info("imap_round", account=self.acc.name, mailbox=self.mailbox, stored=result.stored,
-                 already_stored=result.already, duplicates=result.duplicates, moved=len(got))
-        return Round(result.stored, result.already, result.duplicates, len(got))
+        return got
+
+    def _move_committed(self, uids: list[int], commit: Future[Round], on_chunk: Callable[[Round], None]) -> Round:
+        result = commit.result()  # raises (StoreUnavailable...) before anything is moved
+        self.move(uids)
+        result = Round(result.stored, result.already, result.duplicates, len(uids))
+        log.info("imap_chunk", account=self.acc.name, mailbox=self.mailbox, stored=result.stored,
+                 already_stored=result.already, duplicates=result.duplicates, moved=len(uids))
+        on_chunk(result)
+        return result
+
+    def _within_bytes(self, uids: list[int]) -> list[int]:
+        """The first UIDs whose messages add up to at most CHUNK_BYTES (always at least one)."""
+        sizes = self.client.fetch(uids, ["RFC822.SIZE"])
+        total, keep = 0, []
+        for uid in uids:
+            total += int((sizes.get(uid) or {}).get(b"RFC822.SIZE", 0))
+            if keep and total > CHUNK_BYTES:
+                break
+            keep.append(uid)
+        return keep
 
     def move(self, uids: list[int]) -> None:
         if not uids:
@@ -278,6 +318,7 @@ class Watcher:
             self.stop.set()
             self.executor.submit(self.session.close, True)  # after the step in flight, if any
             self.executor.shutdown(wait=False)
+            self.session.committer.shutdown(wait=False)
 
     async def _stop_with_daemon(self) -> None:
         await self.daemon.stopping.wait()
@@ -306,19 +347,26 @@ class Watcher:
         d = self.daemon
         await self.call(self.session.open)
         d.health.problems.pop(self.problem_key, None)
+        loop = asyncio.get_running_loop()
+
+        def on_chunk(result: Round) -> None:  # on the IMAP thread
+            if result.stored:
+                loop.call_soon_threadsafe(self._stored, result.stored)
+
         first = True
         while not (d.stopping.is_set() or self.stop.is_set()):
             d.health.beat(self.beat_name)
-            result: Round = await self.call(self.session.fetch_commit_move)
+            result: Round = await self.call(lambda: self.session.drain(on_chunk))
             if first:
                 self.backoff.reset()  # connected and working: the next failure starts from base again
                 first = False
-            if result.stored:
-                d.metrics.messages_received.labels(source="imap").inc(result.stored)
-                d.wake_worker.set()
             if result.moved:
                 continue
             await self.call(self.session.wait)
+
+    def _stored(self, count: int) -> None:
+        self.daemon.metrics.messages_received.labels(source="imap").inc(count)
+        self.daemon.wake_worker.set()
 
 
 async def _sleep(daemon: Any, seconds: float) -> None:

@@ -3,7 +3,6 @@ crashes between commit and move, UIDVALIDITY resets, malformed mail, refused log
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import signal
@@ -16,18 +15,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from optout_daemon.intake.imap import Backoff, natural_key, store_imap_messages
+from optout_daemon.intake.imap import CHUNK, Backoff, natural_key, store_imap_messages
 from optout_daemon.store.db import Arrival, make_engine, upgrade
 from optout_daemon.store.tables import ImapMailboxState, InboundMessage, ReviewItem
 from tests.conftest import make_settings
-from tests.dovecot import Dovecot, dovecot, require_dovecot  # noqa: F401 - dovecot is a fixture
+from tests.dovecot import Dovecot, HoldingProxy, dovecot, require_dovecot  # noqa: F401 - dovecot is a fixture
 from tests.helpers import make_message, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def write_config(tmp_path: Path, server: Dovecot, *, poll: float = 300.0, idle: float = 600.0,
-                 auth: str = "", retry: float = 600.0) -> Path:
+                 auth: str = "", retry: float = 600.0, port: int = 0) -> Path:
     auth = auth or f'password = "{server.password}"'
     cfg = tmp_path / "optout.toml"
     cfg.write_text(f"""
@@ -40,7 +39,7 @@ auth_failure_retry_seconds = {retry}
 [[imap.accounts]]
 name = "test"
 host = "127.0.0.1"
-port = {server.port}
+port = {port or server.port}
 tls = "none"
 username = "{server.user}"
 {auth}
@@ -198,13 +197,14 @@ def stored_count(db: sqlite3.Connection) -> int:
 
 
 def test_sigkill_at_random_moments_processes_nothing_twice(tmp_path, dovecot):
-    total = 3000
+    total = 8 * CHUNK
     dovecot.append(opt_outs(total, "k"))
-    settings = imap_settings(tmp_path, dovecot)
+    proxy = HoldingProxy(dovecot.port)
+    settings = imap_settings(tmp_path, dovecot, port=proxy.port)
     env = {**os.environ, "OPTOUT_CONFIG": str(tmp_path / "optout.toml"), "OPTOUT_SMTP_ENABLED": "false",
            "OPTOUT_CONSOLE_ENABLED": "false", "OPTOUT_DATABASE_URL": settings.database.url,
            "OPTOUT_CLASSIFIER_KIND": "keywords", "OPTOUT_NOTICES_MAILDIR": str(tmp_path / "notices"),
-           "OPTOUT_LOGGING_FORMAT": "json"}
+           "OPTOUT_LOGGING_FORMAT": "json", "PYTHONFAULTHANDLER": "1"}
     cmd = [sys.executable, "-m", "optout_daemon", "--config", str(tmp_path / "optout.toml")]
     subprocess.run([*cmd, "db", "upgrade"], env=env, cwd=REPO, check=True, capture_output=True)
     db = sqlite3.connect(settings.database.url.split("///", 1)[1])
@@ -221,47 +221,50 @@ def test_sigkill_at_random_moments_processes_nothing_twice(tmp_path, dovecot):
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
 
-    for _ in range(3):  # killed at a random moment while ingesting
-        proc = start()
-        time.sleep(rng.uniform(0.0, 0.1))
-        kill(proc)
     caught_between = 0
     while caught_between < 2 and stored_count(db) < total:
-        # Killed between a commit and its move, for certain: freeze the server at a random moment; a
-        # commit that still happens can only be followed by a MOVE the frozen server cannot answer.
+        # Killed between a commit and its move, for certain: hold the relay at a random moment; a
+        # commit that becomes visible while it holds has a MOVE that cannot have reached the server.
         proc = start()
         try:
             while stored_count(db) < total:
                 time.sleep(rng.uniform(0.0, 0.02))
-                pids = dovecot.session_pids()
-                for pid in pids:
-                    os.kill(pid, signal.SIGSTOP)
-                try:
-                    n = stored_count(db)
-                    deadline = time.monotonic() + 0.3
-                    while time.monotonic() < deadline and stored_count(db) == n:
-                        time.sleep(0.005)
-                    if stored_count(db) > n:
-                        kill(proc)
-                        for pid in pids:  # and the MOVE it already sent is never read
-                            os.kill(pid, signal.SIGKILL)
-                        caught_between += 1
-                        break
-                finally:
-                    for pid in pids:
-                        with contextlib.suppress(ProcessLookupError):
-                            os.kill(pid, signal.SIGCONT)
+                proxy.hold.set()
+                n = stored_count(db)
+                deadline = time.monotonic() + 0.3
+                while time.monotonic() < deadline and stored_count(db) == n:
+                    time.sleep(0.002)
+                if stored_count(db) > n:
+                    kill(proc)
+                    proxy.drop()
+                    proxy.hold.clear()
+                    caught_between += 1
+                    break
+                proxy.hold.clear()
         finally:
             kill(proc)
+            proxy.hold.clear()
         assert stored_count(db) + dovecot.count("INBOX") > total or stored_count(db) == total
+    for _ in range(3):  # killed at a random moment while ingesting
+        proc = start()
+        time.sleep(rng.uniform(0.0, 0.05))
+        kill(proc)
     db.close()
-    proc = subprocess.Popen([*cmd, "run"], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log_path = tmp_path / "daemon.log"
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen([*cmd, "run"], env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: all_done(settings, total) and dovecot.count("INBOX") == 0, timeout=300, what="the rest")
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0
+        try:
+            assert proc.wait(60) == 0, log_path.read_text()[-3000:]
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: every thread's stack into the log
+            proc.wait(10)
+            raise AssertionError("no clean stop after SIGTERM:\n" + log_path.read_text()[-3000:]) from None
     assert caught_between >= 1, "no kill landed between a commit and its move; the test proved nothing"
+    proxy.close()
     assert_each_once(settings, dovecot, {f"<k{i}@example.net>" for i in range(total)})
     assert set(review_counts(settings).values()) == {1}
 
