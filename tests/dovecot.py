@@ -111,7 +111,7 @@ service imap-login {{
         # The master daemonizes and keeps its inherited stdio: give it a file, not a pipe.
         with open(self.root / "start.out", "w+b") as out:
             result = subprocess.run([DOVECOT, "-c", str(self.conf)], stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, timeout=30)
+                                    stderr=subprocess.STDOUT, timeout=30, check=False)
             if result.returncode != 0:
                 out.seek(0)
                 raise RuntimeError(f"dovecot did not start: {out.read().decode(errors='replace')}\n{self.log()}")
@@ -224,7 +224,7 @@ service imap-login {{
     def set_uidvalidity(self, value: int, mailbox: str = "INBOX") -> None:
         """Reset the mailbox's UIDVALIDITY as a server migration would (every UID changes meaning)."""
         result = subprocess.run([DOVEADM, "-c", str(self.conf), "mailbox", "update", "-u", self.user,
-                                 "--uid-validity", str(value), mailbox], capture_output=True, text=True, timeout=30)
+                                 "--uid-validity", str(value), mailbox], capture_output=True, text=True, timeout=30, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"doveadm mailbox update failed: {result.stderr.strip()}")
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import imaplib
 import socket
 import ssl
@@ -77,10 +78,8 @@ def check_account(acc: ImapAccountSettings) -> list[str]:
     except (OSError, imaplib.IMAP4.error) as exc:
         raise ImapCheckFailed(f"the server broke off after login: {type(exc).__name__}: {str(exc)[:200]}") from None
     finally:
-        try:
+        with contextlib.suppress(Exception):  # the report (or the failure) is what matters
             client.logout()
-        except Exception:  # noqa: BLE001 - the report (or the failure) is what matters
-            pass
 
 
 def _report(client, acc: ImapAccountSettings) -> list[str]:

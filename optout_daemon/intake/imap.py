@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from optout_daemon.intake.imap_auth import AuthFailed, TokenSource, open_session
+from optout_daemon.intake.imap_auth import AuthFailed, TokenSource, drop, open_session
 from optout_daemon.logs import get_logger
 from optout_daemon.settings import ImapAccountSettings
 from optout_daemon.store.db import Arrival, StoreUnavailable, sha256_hex, store_arrivals
@@ -263,10 +263,7 @@ class MailboxSession:
         try:
             client.logout() if polite else client.shutdown()
         except Exception:  # noqa: BLE001 - the connection is already gone
-            try:
-                client.shutdown()
-            except Exception:  # noqa: BLE001
-                pass
+            drop(client)
 
 
 # --- the asyncio side -------------------------------------------------------------------------------

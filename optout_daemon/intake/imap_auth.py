@@ -8,6 +8,7 @@ reconnect with backoff).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import ssl
@@ -90,7 +91,7 @@ class TokenSource:
         cmd = self.acc.oauth2_token_command
         try:
             done = subprocess.run(shlex.split(cmd), capture_output=True, text=True,
-                                  timeout=TOKEN_COMMAND_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL)
+                                  timeout=TOKEN_COMMAND_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL, check=False)
         except (OSError, ValueError) as exc:
             raise AuthFailed(f"cannot run oauth2_token_command ({type(exc).__name__}: {exc}): "
                              f"check the command") from None
@@ -112,7 +113,7 @@ def connect(acc: ImapAccountSettings, timeout: float = CONNECT_TIMEOUT_SECONDS) 
         try:
             client.starttls(ctx)
         except BaseException:
-            _drop(client)
+            drop(client)
             raise
     return client
 
@@ -127,7 +128,7 @@ def open_session(acc: ImapAccountSettings, tokens: TokenSource, timeout: float =
                 client.oauth2_login(acc.username, tokens.get())
                 return client
             except LoginError:
-                _drop(client)
+                drop(client)
             # The cached token was rejected (expired or revoked): get a fresh one and try once more.
             token = tokens.get(refresh=True)
             client = connect(acc, timeout)
@@ -144,7 +145,7 @@ def open_session(acc: ImapAccountSettings, tokens: TokenSource, timeout: float =
                              f"check username and password / password_file / password_env") from None
         return client
     except BaseException:
-        _drop(client)
+        drop(client)
         raise
 
 
@@ -152,9 +153,7 @@ def _server_text(exc: BaseException) -> str:
     return str(exc).strip()[:200] or type(exc).__name__
 
 
-def _drop(client: IMAPClient) -> None:
+def drop(client: IMAPClient) -> None:
     """Close without a polite LOGOUT (the connection may be broken)."""
-    try:
+    with contextlib.suppress(Exception):  # already gone
         client.shutdown()
-    except Exception:  # noqa: BLE001 - already gone
-        pass
