@@ -295,15 +295,29 @@ class Watcher:
         self.session = MailboxSession(acc, mailbox, daemon.engine, self.stop)
         s = daemon.settings.imap
         self.backoff = Backoff(s.backoff_base_seconds, s.backoff_max_seconds)
+        self.step_limit = max(acc.idle_timeout_seconds, acc.poll_interval_seconds) + 120.0
 
     async def call(self, fn: Callable[[], Any]) -> Any:
-        """Run fn on this watcher's thread; keep the heartbeat going while it blocks (IDLE)."""
+        """Run fn on this watcher's thread; keep the heartbeat going while it blocks (IDLE), but not
+        past what any step may take (socket timeouts bound them), so a stuck thread shows."""
         future = asyncio.get_running_loop().run_in_executor(self.executor, fn)
+        limit = time.monotonic() + self.step_limit
         while True:
             done, _ = await asyncio.wait({future}, timeout=HEARTBEAT_SECONDS)
             if done:
                 return future.result()
+            if time.monotonic() < limit:
+                self.daemon.health.beat(self.beat_name)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait (backoff, a refused login) until the daemon stops; the watcher is alive meanwhile:
+        an IMAP outage is a health problem, not a reason for the watchdog to restart the daemon."""
+        deadline = time.monotonic() + seconds
+        while not self.daemon.stopping.is_set() and time.monotonic() < deadline:
             self.daemon.health.beat(self.beat_name)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.daemon.stopping.wait(),
+                                       timeout=min(HEARTBEAT_SECONDS, deadline - time.monotonic()))
 
     async def run(self) -> None:
         stopper = asyncio.ensure_future(self._stop_with_daemon())
@@ -330,7 +344,7 @@ class Watcher:
             problems[self.problem_key] = f"login refused: {exc}"
             log.error("imap_auth_failed", account=self.acc.name, error=str(exc), retry_in_s=wait)
             await self.call(self.session.close)
-            await _sleep(self.daemon, wait)
+            await self.sleep(wait)
         except TRANSIENT as exc:
             delay = self.backoff.next()
             problems[self.problem_key] = f"disconnected ({type(exc).__name__}); reconnecting"
@@ -338,7 +352,7 @@ class Watcher:
                         error=f"{type(exc).__name__}: {str(exc)[:300]}", retry_in_s=round(delay, 2),
                         failures=self.backoff.failures)
             await self.call(self.session.close)
-            await _sleep(self.daemon, delay)
+            await self.sleep(delay)
 
     async def _session(self) -> None:
         d = self.daemon
@@ -364,11 +378,6 @@ class Watcher:
     def _stored(self, count: int) -> None:
         self.daemon.metrics.messages_received.labels(source="imap").inc(count)
         self.daemon.wake_worker.set()
-
-
-async def _sleep(daemon: Any, seconds: float) -> None:
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(daemon.stopping.wait(), timeout=seconds)
 
 
 async def run_imap_intake(daemon: Any) -> None:

@@ -325,6 +325,17 @@ def test_a_refused_login_is_reported_and_retried_slowly(tmp_path, dovecot, daemo
     assert "imap:test" not in d.daemon.health.problems
 
 
+def test_while_it_waits_to_retry_a_login_the_watcher_keeps_its_heartbeat(tmp_path, dovecot, daemon_thread):
+    """An IMAP outage is a health problem; it must not look like a hung loop to the watchdog."""
+    settings = imap_settings(tmp_path, dovecot, auth='password = "wrong"', retry=600.0)
+    d = daemon_thread(settings)
+    health = d.daemon.health
+    wait_for(lambda: "login refused" in health.problems.get("imap:test", ""), timeout=30, what="refusal")
+    first = health.heartbeats["imap:test:INBOX"]
+    wait_for(lambda: health.heartbeats["imap:test:INBOX"] > first, timeout=30, what="a heartbeat while waiting")
+    assert "login refused" in health.problems["imap:test"]
+
+
 def test_xoauth2_token_is_refreshed_when_rejected(tmp_path, dovecot, daemon_thread):
     # This Dovecot checks an XOAUTH2 bearer token like a password; the command prints a stale token
     # first and the valid one when run again.
