@@ -1,11 +1,12 @@
 """IMAP intake: watch mailboxes on an existing mail server; nothing lost, nothing twice.
 
-One watcher per configured account and mailbox. Each owns one connection and one thread (imapclient
-blocks; the event loop never does). A round is: UID SEARCH, FETCH BODY.PEEK[] (the message stays
-unseen), commit the messages (keyed by account, mailbox, UIDVALIDITY and UID, and not stored again
-when an IMAP message with the same SHA-256 is already stored), and only after the commit move them
-to the processed folder (MOVE, else COPY + \\Deleted + UID EXPUNGE). A crash between commit and
-move leaves the message in the mailbox; the next round finds its key stored and only moves it.
+One watcher per configured account and mailbox. Each owns one connection, one IMAP thread and one
+commit thread (imapclient blocks; the event loop never does). A round is: UID SEARCH, then per chunk
+FETCH BODY.PEEK[] (the message stays unseen), commit the messages (keyed by account, mailbox,
+UIDVALIDITY and UID, and not stored again when an IMAP message with the same SHA-256 is already
+stored), and only after that commit move them to the processed folder (MOVE, else COPY + \\Deleted +
+UID EXPUNGE); one chunk's commit overlaps the next chunk's fetch. A crash between commit and move
+leaves the message in the mailbox; the next round finds its key stored and only moves it.
 Between rounds: IDLE when the server has it (re-issued every idle_timeout_seconds, well within
 RFC 2177's 29 minutes), else a poll every poll_interval_seconds.
 

@@ -51,10 +51,11 @@ idle_timeout_seconds = {idle}
     return cfg
 
 
-def imap_settings(tmp_path: Path, server: Dovecot, **kwargs):
+def imap_settings(tmp_path: Path, server: Dovecot, database_url: str = "", **kwargs):
     cfg = write_config(tmp_path, server, **kwargs)
+    env = {"OPTOUT_DATABASE_URL": database_url} if database_url else {}
     return make_settings(tmp_path, OPTOUT_CONFIG=str(cfg), OPTOUT_SMTP_ENABLED="false", OPTOUT_IMAP_ENABLED="true",
-                         OPTOUT_CONSOLE_ENABLED="false")
+                         OPTOUT_CONSOLE_ENABLED="false", **env)
 
 
 def opt_outs(n: int, tag: str = "m") -> list[bytes]:
@@ -169,11 +170,11 @@ def test_dovecot_stopped_and_restarted_mid_run(tmp_path, dovecot, daemon_thread)
                      | {f"<after{i}@example.net>" for i in range(20)})
 
 
-def test_committed_but_not_moved_is_moved_without_storing_again(tmp_path, dovecot, daemon_thread):
-    """The state a crash between commit and move leaves behind, set up exactly."""
+def test_committed_but_not_moved_is_moved_without_storing_again(tmp_path, dovecot, daemon_thread, store_url):
+    """The state a crash between commit and move leaves behind, set up exactly (SQLite and PostgreSQL)."""
     messages = opt_outs(4, "crash")
     dovecot.append(messages)
-    settings = imap_settings(tmp_path, dovecot)
+    settings = imap_settings(tmp_path, dovecot, database_url=store_url)
     engine = make_engine(settings.database.url)
     upgrade(engine)
     uv = dovecot.uidvalidity()
@@ -269,10 +270,10 @@ def test_sigkill_at_random_moments_processes_nothing_twice(tmp_path, dovecot):
     assert set(review_counts(settings).values()) == {1}
 
 
-def test_uidvalidity_change_loses_nothing_and_repeats_nothing(tmp_path, dovecot, daemon_thread):
+def test_uidvalidity_change_loses_nothing_and_repeats_nothing(tmp_path, dovecot, daemon_thread, store_url):
     old = opt_outs(3, "old")
     dovecot.append(old)
-    settings = imap_settings(tmp_path, dovecot)
+    settings = imap_settings(tmp_path, dovecot, database_url=store_url)
     d = daemon_thread(settings)
     wait_for(lambda: all_done(settings, 3) and dovecot.count("INBOX") == 0, timeout=60, what="first three")
     d.stop()
