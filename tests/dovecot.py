@@ -19,8 +19,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.helpers import free_port, require_server
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -297,9 +295,9 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    """A started private Dovecot; skipped (failed under CI=true) when dovecot-imapd is missing."""
+def running_dovecot() -> Iterator[Dovecot]:
+    """For a fixture (`yield from running_dovecot()`): a started private Dovecot, closed afterwards;
+    the test is skipped (failed under CI=true) when dovecot-imapd is missing."""
     require_dovecot()
     server = Dovecot().start()
     try:

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,15 @@ from optout_daemon.intake.imap import CHUNK, Backoff, natural_key, store_imap_me
 from optout_daemon.store.db import Arrival, make_engine, upgrade
 from optout_daemon.store.tables import ImapMailboxState, InboundMessage, ReviewItem
 from tests.conftest import make_settings
-from tests.dovecot import Dovecot, HoldingProxy, dovecot, require_dovecot  # noqa: F401 - dovecot is a fixture
+from tests.dovecot import Dovecot, HoldingProxy, require_dovecot, running_dovecot
 from tests.helpers import make_message, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    yield from running_dovecot()
 
 
 def write_config(tmp_path: Path, server: Dovecot, *, poll: float = 300.0, idle: float = 600.0,

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import pytest
 
 from optout_daemon.cli import main
 from optout_daemon.commands.imap import ImapCheckFailed, check_account
 from optout_daemon.settings import ImapAccountSettings
-from tests.dovecot import Dovecot, dovecot, require_dovecot  # noqa: F401 - dovecot is a fixture
+from tests.dovecot import Dovecot, require_dovecot, running_dovecot
 from tests.helpers import free_port
 from tests.intake.test_imap import write_config
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    yield from running_dovecot()
 
 
 def account(server: Dovecot, **changes) -> ImapAccountSettings:
