@@ -37,7 +37,8 @@ class Dovecot:
     """One Dovecot master process serving IMAP on 127.0.0.1:`port` for `user` / `password`."""
 
     def __init__(self, *, user: str = "marketing", password: str = "s3cret-pw",
-                 capability: str | None = None, auth_mechanisms: str = "plain login xoauth2") -> None:
+                 capability: str | None = None, auth_mechanisms: str = "plain login xoauth2",
+                 tls: bool = False) -> None:
         # Not under pytest's tmp_path: that is mode 0700 root, and the mail user must reach its home.
         self.root = Path(tempfile.mkdtemp(prefix="optout-dovecot-"))
         self.root.chmod(0o755)
@@ -51,6 +52,15 @@ class Dovecot:
         for path in (self.home, self.maildir):
             os.chown(path, self._uid, self._gid)
         (self.root / "users").write_text(f"{user}:{{PLAIN}}{password}:{self._uid}:{self._gid}::{self.home}::\n")
+        # With tls: a self-signed certificate for 127.0.0.1 (self.cert is its own CA), STARTTLS on
+        # `port` and implicit TLS on `tls_port`.
+        self.cert = self.root / "cert.pem"
+        self.tls_port = free_port() if tls else 0
+        if tls:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", str(self.root / "key.pem"), "-out", str(self.cert)],
+                           check=True, capture_output=True, timeout=60)
         self.conf = self.root / "dovecot.conf"
         self.conf.write_text(self._config(capability, auth_mechanisms))
         self.proc_pid: int | None = None
@@ -65,13 +75,14 @@ class Dovecot:
             users = f"default_login_user = {me}\ndefault_internal_user = {me}\n"
         cap = f"imap_capability = {capability}\n" if capability else ""
         r = self.root
+        ssl = f"ssl = yes\nssl_cert = <{r}/cert.pem\nssl_key = <{r}/key.pem" if self.tls_port else "ssl = no"
         return f"""protocols = imap
 listen = 127.0.0.1
 base_dir = {r}/run
 state_dir = {r}/state
 log_path = {r}/dovecot.log
 info_log_path = {r}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = {auth_mechanisms}
 {users}{cap}mail_location = maildir:~/Maildir
@@ -94,7 +105,8 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.tls_port}
   }}
 }}
 """

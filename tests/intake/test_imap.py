@@ -32,7 +32,7 @@ def dovecot() -> Iterator[Dovecot]:
 
 
 def write_config(tmp_path: Path, server: Dovecot, *, poll: float = 300.0, idle: float = 600.0,
-                 auth: str = "", retry: float = 600.0, port: int = 0) -> Path:
+                 auth: str = "", retry: float = 600.0, port: int = 0, tls: str = "none") -> Path:
     auth = auth or f'password = "{server.password}"'
     cfg = tmp_path / "optout.toml"
     cfg.write_text(f"""
@@ -46,7 +46,8 @@ auth_failure_retry_seconds = {retry}
 name = "test"
 host = "127.0.0.1"
 port = {port or server.port}
-tls = "none"
+tls = "{tls}"
+ca_file = "{server.cert if tls != "none" else ""}"
 username = "{server.user}"
 {auth}
 mailboxes = ["INBOX"]
@@ -156,6 +157,22 @@ def test_without_idle_or_move_it_polls_and_copies(tmp_path, daemon_thread, capab
         c.logout()
         assert_each_once(settings, server, {f"<poll{i}@example.net>" for i in range(5)}
                          | {f"<later{i}@example.net>" for i in range(3)})
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("tls", ["implicit", "starttls"])
+def test_over_tls_with_the_certificate_verified(tmp_path, daemon_thread, tls):
+    require_dovecot()
+    server = Dovecot(tls=True).start()
+    try:
+        server.append(opt_outs(3, "tls"))
+        port = server.tls_port if tls == "implicit" else server.port
+        settings = imap_settings(tmp_path, server, tls=tls, port=port)
+        daemon_thread(settings)
+        wait_for(lambda: len(rows(settings)) == 3 and server.count("INBOX") == 0, timeout=60, what="over TLS")
+        assert_each_once(settings, server, {f"<tls{i}@example.net>" for i in range(3)})
+        assert ", TLS," in server.log()  # only the daemon logs in over TLS here
     finally:
         server.close()
 

@@ -85,3 +85,28 @@ def test_the_command_reports_each_account(dovecot, tmp_path, capsys):
     assert "FAILED: login failed" in capsys.readouterr().out
     assert main(["--config", str(bad), "imap", "check", "--account", "nope"]) == 1
     assert "no matching [[imap.accounts]]" in capsys.readouterr().err
+
+
+@pytest.fixture
+def tls_dovecot() -> Iterator[Dovecot]:
+    require_dovecot()
+    server = Dovecot(tls=True).start()
+    yield server
+    server.close()
+
+
+def test_implicit_tls_and_starttls_with_a_ca_file(tls_dovecot):
+    server, ca = tls_dovecot, str(tls_dovecot.cert)
+    implicit = "\n".join(check_account(account(server, tls="implicit", port=server.tls_port, ca_file=ca)))
+    starttls = "\n".join(check_account(account(server, tls="starttls", ca_file=ca)))
+    assert "IDLE: yes" in implicit and "IDLE: yes" in starttls
+
+
+def test_an_untrusted_certificate_is_refused_in_plain_words(tls_dovecot):
+    server = tls_dovecot
+    with pytest.raises(ImapCheckFailed, match="is not trusted .*set ca_file"):
+        check_account(account(server, tls="implicit", port=server.tls_port))
+    with pytest.raises(ImapCheckFailed, match="is not trusted"):
+        check_account(account(server, tls="starttls"))
+    lines = check_account(account(server, tls="implicit", port=server.tls_port, verify_certificate=False))
+    assert "IDLE: yes" in "\n".join(lines)
