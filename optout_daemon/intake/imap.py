@@ -348,7 +348,8 @@ class Watcher:
             await self.sleep(wait)
         except TRANSIENT as exc:
             delay = self.backoff.next()
-            problems[self.problem_key] = f"disconnected ({type(exc).__name__}); reconnecting"
+            problems[self.problem_key] = (f"{self.mailbox}: {type(exc).__name__}: {str(exc)[:200]}; "
+                                          f"reconnecting in {delay:.0f} s")
             log.warning("imap_disconnected", account=self.acc.name, mailbox=self.mailbox,
                         error=f"{type(exc).__name__}: {str(exc)[:300]}", retry_in_s=round(delay, 2),
                         failures=self.backoff.failures)

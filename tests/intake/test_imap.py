@@ -183,7 +183,7 @@ def test_dovecot_stopped_and_restarted_mid_run(tmp_path, dovecot, daemon_thread)
     d = daemon_thread(settings)
     wait_for(lambda: len(rows(settings)) > 0, timeout=60, what="ingestion under way")
     dovecot.stop()
-    wait_for(lambda: "disconnected" in d.daemon.health.problems.get("imap:test", ""), timeout=30,
+    wait_for(lambda: "reconnecting" in d.daemon.health.problems.get("imap:test", ""), timeout=30,
              what="the daemon notices")
     dovecot.start()
     dovecot.append(opt_outs(20, "after"))
