@@ -168,11 +168,20 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
+    """Child processes of every thread (worker processes are started from a thread)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -243,7 +252,11 @@ def end_to_end(args) -> None:
         events = db.execute("select count(*) from consent_events").fetchone()[0]
         notices = db.execute("select count(*) from notices").fetchone()[0]
         rss = {"daemon": peak_rss_mb(proc.pid)}
-        rss.update({f"worker {c}": peak_rss_mb(c) for c in children(proc.pid)})
+        cpu = {"daemon": cpu_seconds(proc.pid), "load generator": time.process_time()}
+        for c in children(proc.pid):
+            cmdline = Path(f"/proc/{c}/cmdline").read_bytes()
+            name = f"{'resource tracker' if b'resource_tracker' in cmdline else 'worker'} {c}"
+            rss[name], cpu[name] = peak_rss_mb(c), cpu_seconds(c)
         stop(proc)
         db.close()
     print(f"# End to end: {n} opt-outs from {n} customers, {args.sessions} sessions (connections reused), "
@@ -253,6 +266,7 @@ def end_to_end(args) -> None:
           f"({events} consent events, {notices} notices queued)")
     print("peak RSS (VmHWM): " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items())
           + f"; all processes {sum(rss.values()):.0f} MB")
+    print("CPU seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()) + f" (wall {total:.1f} s, 2 cores here)")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ by URL. Everything that claims work lives in store/claims.py.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -145,6 +146,8 @@ def store_arrivals(engine: Engine, arrivals: Iterable[Arrival]) -> list[int | No
             "received_at": now, "status": MessageStatus.RECEIVED, "attempts": 0, "last_error": "",
             "claimed_by": "", "outcome": "",
         })
+    if engine.dialect.name == "sqlite":
+        return _store_arrivals_sqlite(engine, rows)
     table = InboundMessage.__table__
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
@@ -160,3 +163,43 @@ def store_arrivals(engine: Engine, arrivals: Iterable[Arrival]) -> list[int | No
             return [found.get(k) for k in keys]
     except DBAPIError as exc:  # the server is down, the disk is full, the lock is held...
         raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
+
+
+_SQLITE_COLUMNS = ("natural_key", "sha256", "message_id", "source", "mail_from", "rcpt_to", "size", "raw",
+                   "received_at", "status", "attempts", "last_error", "claimed_by", "outcome")
+_SQLITE_INSERT = (f"INSERT INTO inbound_messages ({', '.join(_SQLITE_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * len(_SQLITE_COLUMNS))}) ON CONFLICT (natural_key) DO NOTHING")
+
+
+def _store_arrivals_sqlite(engine: Engine, rows: list[dict]) -> list[int | None]:
+    """The same transaction on the sqlite3 connection itself: this is the SMTP hot path, and the
+    ORM layer's per-statement cost would otherwise hold the GIL that the event loop needs."""
+    keys = [r["natural_key"] for r in rows]
+    column_type = InboundMessage.__table__.c.received_at.type.dialect_impl(engine.dialect)
+    as_stored = column_type.bind_processor(engine.dialect)  # the text SQLAlchemy itself would store
+    assert as_stored is not None
+    values = [tuple(as_stored(r[c]) if c == "received_at" else r[c] for c in _SQLITE_COLUMNS) for r in rows]
+    found: dict[str, int] = {}
+    try:
+        conn = engine.raw_connection()  # a pooled connection, with the pragmas of make_engine
+        try:
+            cur = conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.executemany(_SQLITE_INSERT, values)
+                for i in range(0, len(keys), 500):
+                    chunk = keys[i:i + 500]
+                    found.update(cur.execute(
+                        f"SELECT natural_key, id FROM inbound_messages WHERE natural_key IN "
+                        f"({', '.join('?' * len(chunk))})", chunk).fetchall())
+                cur.execute("COMMIT")
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                cur.close()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:  # the disk is full, the lock is held, the file is gone...
+        raise StoreUnavailable(str(exc)) from exc
+    return [found.get(k) for k in keys]

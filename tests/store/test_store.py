@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -14,7 +15,7 @@ from optout_daemon.pipeline.types import ConsentStateValue
 from optout_daemon.store import ledger
 from optout_daemon.store.customers import import_rows, read_csv
 from optout_daemon.store.db import Arrival, make_engine, store_arrivals, upgrade
-from optout_daemon.store.tables import ConsentEvent, InboundMessage, Notice, ReviewItem
+from optout_daemon.store.tables import ConsentEvent, InboundMessage, Notice, ReviewItem, utcnow
 from optout_daemon.worker import Worker
 from tests.conftest import make_settings
 from tests.helpers import make_message
@@ -50,6 +51,28 @@ def test_same_message_delivered_twice_is_stored_once(store):
     # Same Message-ID, different content: a different message.
     store_arrivals(engine, [Arrival(raw(body="Other text", mid="<dup@example.net>"), "smtp")])
     assert count(engine, InboundMessage.__table__) == 2
+
+
+def test_a_stored_message_reads_back_whole_and_in_time_order(store):
+    """The SMTP path writes through the driver on SQLite: the row must be what the ORM expects."""
+    _, engine = store
+    before = utcnow()
+    message = raw(mid="<whole@example.net>")
+    [row_id] = store_arrivals(engine, [Arrival(message, "lmtp", mail_from="jane@example.net",
+                                               rcpt_to=("marketing@example.com", "privacy@example.com"))])
+    after = utcnow()
+    with engine.connect() as conn:
+        row = conn.execute(select(InboundMessage.__table__).where(InboundMessage.id == row_id)).one()
+        assert conn.execute(select(func.count()).where(InboundMessage.received_at >= before,
+                                                       InboundMessage.received_at <= after)).scalar() == 1
+    assert row.raw == message and row.size == len(message) and row.source == "lmtp"
+    assert row.message_id == "<whole@example.net>" and row.status == "received" and row.attempts == 0
+    assert row.rcpt_to == "marketing@example.com,privacy@example.com" and row.mail_from == "jane@example.net"
+    assert before.replace(tzinfo=None) <= row.received_at.replace(tzinfo=None) <= after.replace(tzinfo=None)
+    if engine.dialect.name == "sqlite":  # the text the ORM writes, so that time comparisons in SQL hold
+        with engine.connect() as conn:
+            stored = conn.exec_driver_sql("SELECT received_at FROM inbound_messages WHERE id = ?", (row_id,)).scalar()
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", stored), stored
 
 
 def test_consent_events_cannot_be_changed_or_deleted(store):
