@@ -332,7 +332,7 @@ class Daemon:
     def reload(self) -> None:
         """SIGHUP: reload what can change safely (log level, thresholds, notice templates)."""
         from optout_daemon.logs import configure_logging  # noqa: PLC0415
-        from optout_daemon.notify.compose import _environment  # noqa: PLC0415
+        from optout_daemon.notify.compose import clear_caches  # noqa: PLC0415
         from optout_daemon.pipeline.run import policy_from_settings  # noqa: PLC0415
         from optout_daemon.settings import SettingsError, load_settings  # noqa: PLC0415
 
@@ -360,7 +360,7 @@ class Daemon:
         old.notices.reconfirm_interval_hours = new.notices.reconfirm_interval_hours
         if self.pipeline is not None:
             self.pipeline.decide_policy = policy_from_settings(old)
-        _environment.cache_clear()
+        clear_caches()
         reloaded.append("notice templates")
         not_reloaded += [section for section in ("database", "smtp", "mailbox", "imap", "console", "classifier",
                                                 "worker", "retention", "service")

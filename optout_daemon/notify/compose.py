@@ -70,23 +70,52 @@ def message_id_for(key: str, domain: str) -> str:
 
 
 def compose(notice: NoticeContent, settings: ComposeSettings) -> bytes:
-    subject, body = render(notice.kind, notice.language, settings.carrier_name, settings.template_dir)
+    """The notice as CRLF bytes: the headers of this one notice, then the part shared by every notice
+    of its kind and language (built once by the email package, see _fixed_part)."""
+    domain = settings.from_address.rsplit("@", 1)[-1]
+    head = [("To", notice.recipient), ("Date", email.utils.formatdate(usegmt=True)),
+            ("Message-ID", message_id_for(notice.key, domain))]
+    if notice.in_reply_to:
+        head.append(("In-Reply-To", notice.in_reply_to))
+    refs = " ".join(notice.references.split())
+    if refs:
+        head.append(("References", refs))
+    lines = "".join(_header_line(name, value) for name, value in head)
+    return lines.encode("utf-8") + _fixed_part(notice.kind, notice.language, settings)
+
+
+def _header_line(name: str, value: str) -> str:
+    """`Name: value` folded at spaces below 78 columns where it can be (RFC 5322 2.2.3). A value
+    that came from the request (In-Reply-To, References) can never start a header of its own."""
+    words = " ".join(value.replace("\r", " ").replace("\n", " ").split()).split(" ")
+    lines, line = [], f"{name}:"
+    for word in words:
+        if len(line) + 1 + len(word) > 78 and line not in ("", f"{name}:"):
+            lines.append(line)
+            line = ""
+        line += " " + word
+    lines.append(line)
+    return "\r\n".join(lines) + "\r\n"
+
+
+@lru_cache(maxsize=64)
+def _fixed_part(kind: str, language: str, settings: ComposeSettings) -> bytes:
+    """Everything but the per-notice headers: From, Subject, the auto-reply and loop headers, the MIME
+    headers and the quoted-printable body, rendered from the template once per kind and language."""
+    subject, body = render(kind, language, settings.carrier_name, settings.template_dir)
     charset = Charset("utf-8")
     charset.body_encoding = QP  # readable in any mail client's source view
     msg = MIMEText(body, "plain", charset)
     msg["From"] = email.utils.formataddr((str(Header(settings.from_name, "utf-8")), settings.from_address))
-    msg["To"] = notice.recipient
     msg["Subject"] = Header(subject, "utf-8") if not subject.isascii() else subject
-    msg["Date"] = email.utils.formatdate(usegmt=True)
-    domain = settings.from_address.rsplit("@", 1)[-1]
-    msg["Message-ID"] = message_id_for(notice.key, domain)
-    if notice.in_reply_to:
-        msg["In-Reply-To"] = notice.in_reply_to
-    refs = " ".join(notice.references.split())
-    if refs:
-        msg["References"] = refs
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Auto-Response-Suppress"] = "All"
-    msg["Content-Language"] = notice.language if notice.language in LANGUAGES else "en"
-    msg[settings.loop_header] = notice.kind
+    msg["Content-Language"] = language if language in LANGUAGES else "en"
+    msg[settings.loop_header] = kind
     return msg.as_bytes(policy=_CRLF)
+
+
+def clear_caches() -> None:
+    """After the templates changed (SIGHUP)."""
+    _environment.cache_clear()
+    _fixed_part.cache_clear()

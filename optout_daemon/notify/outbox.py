@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Engine, and_, select, update
+from sqlalchemy import Engine, and_, bindparam, select, update
 
 from optout_daemon.logs import get_logger
 from optout_daemon.metrics import Metrics
@@ -31,6 +31,9 @@ from optout_daemon.store.tables import Notice, NoticeStatus, utcnow
 from optout_daemon.worker import holder_is_dead
 
 NT = Notice.__table__
+_MARK_SENT = update(NT).where(NT.c.id == bindparam("notice_id")).values(
+    status=NoticeStatus.SENT, attempts=bindparam("attempts"), sent_at=bindparam("sent_at"), claimed_by="",
+    claim_expires_at=None, last_error="")
 log = get_logger("optout.outbox")
 
 
@@ -43,27 +46,39 @@ class PermanentFailure(Exception):
 
 
 class Sender(Protocol):
+    knows_what_it_sent: bool
+    """already_sent() answers True or False, never None."""
+
     def send(self, key: str, sender: str, recipient: str, message: bytes) -> None: ...
 
     def already_sent(self, key: str) -> bool | None:
         """True/False when the sender can tell; None when it cannot."""
 
+    def flush(self) -> None:
+        """Make everything sent so far durable (called before notices are marked sent)."""
+
 
 class MaildirSender:
     """Writes each notice as a file in a Maildir; the file name comes from the notice key."""
+
+    knows_what_it_sent = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         for sub in ("tmp", "new", "cur"):
             (self.path / sub).mkdir(parents=True, exist_ok=True)
+        self._unflushed = False
 
     def _name(self, key: str) -> str:
         return f"notice-{hashlib.sha256(key.encode()).hexdigest()[:40]}.{socket.gethostname()[:30]}"
 
     def already_sent(self, key: str) -> bool:
+        """In new/ as written, or in cur/ once a mail client has seen it (renamed `name:2,FLAGS`)."""
         name = self._name(key)
-        return (self.path / "new" / name).exists() or any(
-            p.name.split(":")[0] == name for p in (self.path / "cur").glob(name + "*"))
+        if (self.path / "new" / name).exists():
+            return True
+        with os.scandir(self.path / "cur") as entries:
+            return any(e.name.split(":", 1)[0] == name for e in entries)
 
     def send(self, key: str, sender: str, recipient: str, message: bytes) -> None:
         if self.already_sent(key):
@@ -83,19 +98,31 @@ class MaildirSender:
             raise TemporaryFailure(f"maildir write failed: {exc.strerror}") from exc
         finally:
             tmp.unlink(missing_ok=True)
+        self._unflushed = True
+
+    def flush(self) -> None:
+        """One fsync of new/ for the whole batch: the links made since the last flush are durable."""
+        if not self._unflushed:
+            return
         dir_fd = os.open(self.path / "new", os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+        self._unflushed = False
 
 
 class SmtpRelaySender:
+    knows_what_it_sent = False
+
     def __init__(self, cfg: NoticeSettings) -> None:
         self.cfg = cfg
 
     def already_sent(self, key: str) -> None:
         return None
+
+    def flush(self) -> None:
+        """Nothing to do: a message is the relay's once it has answered 250."""
 
     def send(self, key: str, sender: str, recipient: str, message: bytes) -> None:
         cfg = self.cfg
@@ -197,12 +224,35 @@ class Outbox:
             return conn.execute(select(NT).where(NT.c.id.in_(ids)).order_by(NT.c.id)).all()
 
     def drain_once(self) -> DrainResult:
+        """Send one batch. Where the sender can tell afterwards what it sent (the Maildir), the batch
+        is made durable once and marked sent in one transaction: a crash in between is repaired by
+        recover(). Where it cannot (a relay), each notice is marked sent as soon as it is handed over,
+        so that at most the one in flight can be left uncertain."""
         result = DrainResult()
-        for row in self.claim(self.settings.notices.batch_size):
-            self._send_one(row, result)
+        rows = self.claim(self.settings.notices.batch_size)
+        deferred = self.sender.knows_what_it_sent
+        sent: list = []
+        for row in rows:
+            if self._send_one(row, result):
+                sent.append(row)
+                if not deferred:
+                    self._mark_sent(sent)
+                    sent = []
+        if sent:
+            self.sender.flush()
+            self._mark_sent(sent)
         return result
 
-    def _send_one(self, row, result: DrainResult) -> None:  # noqa: ANN001
+    def _mark_sent(self, rows: list) -> None:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(_MARK_SENT, [{"notice_id": r.id, "attempts": r.attempts + 1, "sent_at": now} for r in rows])
+        for row in rows:
+            self.metrics.notices.labels(result="sent").inc()
+            log.info("notice_sent", notice=row.id, kind=row.kind, language=row.language, recipient=row.recipient)
+
+    def _send_one(self, row, result: DrainResult) -> bool:  # noqa: ANN001
+        """Hand one notice to the sender; True when it was handed over (to be marked sent)."""
         n = self.settings.notices
         content = NoticeContent(row.key, row.kind, row.language, row.recipient, row.in_reply_to, row.references)
         now = utcnow()
@@ -223,20 +273,15 @@ class Outbox:
             self.metrics.notices.labels(result="retry").inc()
             result.retried += 1
             log.warning("notice_retry", notice=row.id, attempt=attempts, delay_s=round(delay, 1), error=str(exc))
-            return
+            return False
         except PermanentFailure as exc:
             self._fail(row, str(exc), result)
-            return
+            return False
         except Exception as exc:  # noqa: BLE001 - a template or compose bug: a person must look
             self._fail(row, f"{type(exc).__name__}: {exc}", result)
-            return
-        with self.engine.begin() as conn:
-            conn.execute(update(NT).where(NT.c.id == row.id).values(
-                status=NoticeStatus.SENT, attempts=row.attempts + 1, sent_at=now, claimed_by="",
-                claim_expires_at=None, last_error=""))
-        self.metrics.notices.labels(result="sent").inc()
+            return False
         result.sent += 1
-        log.info("notice_sent", notice=row.id, kind=row.kind, language=row.language, recipient=row.recipient)
+        return True
 
     def _fail(self, row, error: str, result: DrainResult) -> None:  # noqa: ANN001
         with self.engine.begin() as conn:

@@ -121,3 +121,39 @@ def test_a_crash_during_relay_handover_is_never_resent(tmp_path, smtp_sink):
         assert conn.execute(select(Notice.status)).scalar_one() == "uncertain"
         assert "notice_delivery_uncertain" in conn.execute(select(ReviewItem.reasons)).scalar_one()
     assert smtp_sink.messages == []
+
+
+class _DiesBeforeMarking(MaildirSender):
+    """The process dies after the batch is written, before the notices are marked sent."""
+
+    def flush(self) -> None:
+        super().flush()
+        raise KeyboardInterrupt
+
+
+def test_a_maildir_batch_is_marked_sent_together_and_a_crash_before_marking_sends_nothing_twice(tmp_path):
+    settings, engine, _ = setup(tmp_path)
+    for who in ("jane", "joe", "ana"):
+        queue(engine, NoticeRequest("opt_out_confirmation", f"{who}@example.net", "en"), origin=who)
+    dying = Outbox(engine, settings, _DiesBeforeMarking(settings.notices.maildir), ident="outbox:dead:1")
+    try:
+        dying.drain_once()
+    except KeyboardInterrupt:
+        pass
+    with engine.connect() as conn:
+        assert set(conn.execute(select(Notice.status)).scalars()) == {"sending"}
+    assert len(maildir_files(tmp_path / "notices")) == 3
+
+    with engine.begin() as conn:  # its lease runs out
+        conn.execute(update(Notice.__table__).values(claim_expires_at=utcnow()))
+    restarted = Outbox(engine, settings, MaildirSender(settings.notices.maildir))
+    assert restarted.recover() == 3
+    assert restarted.drain_once().sent == 0
+    with engine.connect() as conn:
+        assert set(conn.execute(select(Notice.status)).scalars()) == {"sent"}
+    assert len(maildir_files(tmp_path / "notices")) == 3
+
+    queue(engine, NoticeRequest("opt_out_confirmation", "li@example.net", "en"), origin="li")
+    assert restarted.drain_once().sent == 1
+    with engine.connect() as conn:
+        assert set(conn.execute(select(Notice.status)).scalars()) == {"sent"}
