@@ -43,8 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="models/intent", help="where to write the model (default: models/intent)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_model_train)
-    p = model.add_parser("evaluate", help="per-class precision, recall and F1 on the held-out set, "
-                                          "model beside the keyword baseline")
+    p = model.add_parser("evaluate", help="per-class precision, recall and F1 on the held-out set, then the "
+                                          "decisions over it (missed opt-outs, wrong automatic actions, "
+                                          "share automated), model beside the keyword baseline")
     p.add_argument("--model", default="", help="model folder (default: the shipped models/intent)")
     p.add_argument("--heldout", default="models/training/heldout.jsonl")
     p.set_defaults(func=cmd_model_evaluate)
@@ -207,4 +208,10 @@ def cmd_model_evaluate(args: argparse.Namespace, ctx: Context) -> int:
     if not (model / "meta.json").exists():
         raise CliError(f"no trained model at {model}: run 'optout-daemon model train' first")
     print(intent_model.evaluate(model, heldout))
-    return 0
+    if args.model:
+        print("\n(the decision table below is for the shipped model only: run without --model to see it)")
+        return 0
+    from optout_daemon.pipeline import evaluate_policy  # noqa: PLC0415
+
+    print("\nWhat the daemon would do: the whole pipeline over the held-out set in four sender scenarios\n")
+    return evaluate_policy.main(["--heldout", str(heldout), "--show", "0"])
