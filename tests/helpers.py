@@ -71,11 +71,13 @@ class SmtpSink:
 
     def __init__(self, reply: Callable[[Any], str] | None = None) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
+        self.connections: set[Any] = set()  # the client's (host, port) of each connection that sent mail
         self.reply = reply
         sink = self
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):  # noqa: ANN001
+                sink.connections.add(session.peer)
                 if sink.reply:
                     answer = sink.reply(envelope)
                     if not answer.startswith("250"):

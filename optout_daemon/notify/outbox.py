@@ -55,7 +55,8 @@ class Sender(Protocol):
         """True/False when the sender can tell; None when it cannot."""
 
     def flush(self) -> None:
-        """Make everything sent so far durable (called before notices are marked sent)."""
+        """End of a batch: make everything sent so far durable (before it is marked sent), close
+        what the batch held open."""
 
 
 class MaildirSender:
@@ -113,37 +114,69 @@ class MaildirSender:
 
 
 class SmtpRelaySender:
+    """Hands notices to the carrier's relay, over one connection for a whole batch."""
+
     knows_what_it_sent = False
 
     def __init__(self, cfg: NoticeSettings) -> None:
         self.cfg = cfg
+        self._client: smtplib.SMTP | None = None
 
     def already_sent(self, key: str) -> None:
         return None
 
     def flush(self) -> None:
-        """Nothing to do: a message is the relay's once it has answered 250."""
+        """End of a batch: say QUIT. A message is the relay's once it has answered 250."""
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.quit()
+            except (smtplib.SMTPException, OSError):
+                client.close()
+
+    def _connect(self) -> smtplib.SMTP:
+        cfg = self.cfg
+        if cfg.relay_tls_implicit:
+            client: smtplib.SMTP = smtplib.SMTP_SSL(cfg.relay_host, cfg.relay_port, timeout=cfg.relay_timeout_seconds,
+                                                    context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(cfg.relay_host, cfg.relay_port, timeout=cfg.relay_timeout_seconds)
+        try:
+            client.ehlo()
+            if cfg.relay_starttls and not cfg.relay_tls_implicit:
+                if client.has_extn("starttls"):
+                    client.starttls(context=ssl.create_default_context())
+                    client.ehlo()
+                elif cfg.relay_username:
+                    raise PermanentFailure("relay offers no STARTTLS; refusing to send the password in clear")
+            if cfg.relay_username:
+                client.login(cfg.relay_username, cfg.relay_password)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _reusable(self) -> smtplib.SMTP | None:
+        """The batch's open connection if the relay still answers on it (it may have timed it out)."""
+        client = self._client
+        if client is None:
+            return None
+        try:
+            if client.noop()[0] == 250:
+                return client
+        except (smtplib.SMTPException, OSError):
+            pass
+        client.close()
+        self._client = None
+        return None
 
     def send(self, key: str, sender: str, recipient: str, message: bytes) -> None:
-        cfg = self.cfg
         try:
-            if cfg.relay_tls_implicit:
-                client: smtplib.SMTP = smtplib.SMTP_SSL(cfg.relay_host, cfg.relay_port,
-                                                        timeout=cfg.relay_timeout_seconds,
-                                                        context=ssl.create_default_context())
-            else:
-                client = smtplib.SMTP(cfg.relay_host, cfg.relay_port, timeout=cfg.relay_timeout_seconds)
-            with client:
-                client.ehlo()
-                if cfg.relay_starttls and not cfg.relay_tls_implicit:
-                    if client.has_extn("starttls"):
-                        client.starttls(context=ssl.create_default_context())
-                        client.ehlo()
-                    elif cfg.relay_username:
-                        raise PermanentFailure("relay offers no STARTTLS; refusing to send the password in clear")
-                if cfg.relay_username:
-                    client.login(cfg.relay_username, cfg.relay_password)
-                client.sendmail(sender, [recipient], message)
+            client = self._reusable() or self._connect()
+            self._client = client
+            client.sendmail(sender, [recipient], message)
+        # A refusal ends the transaction, not the connection (smtplib has sent RSET); the next send
+        # checks with NOOP that the relay still answers on it.
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             raise (PermanentFailure if code >= 500 else TemporaryFailure)(f"{code} {_text(text)}") from exc
@@ -151,7 +184,16 @@ class SmtpRelaySender:
             raise (PermanentFailure if exc.smtp_code >= 500 else TemporaryFailure)(
                 f"{exc.smtp_code} {_text(exc.smtp_error)}") from exc
         except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
             raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
+        except PermanentFailure:
+            self._drop()
+            raise
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
 
 def _text(value: bytes | str) -> str:
@@ -232,14 +274,16 @@ class Outbox:
         rows = self.claim(self.settings.notices.batch_size)
         deferred = self.sender.knows_what_it_sent
         sent: list = []
-        for row in rows:
-            if self._send_one(row, result):
-                sent.append(row)
-                if not deferred:
-                    self._mark_sent(sent)
-                    sent = []
-        if sent:
+        try:
+            for row in rows:
+                if self._send_one(row, result):
+                    sent.append(row)
+                    if not deferred:
+                        self._mark_sent(sent)
+                        sent = []
+        finally:
             self.sender.flush()
+        if sent:
             self._mark_sent(sent)
         return result
 

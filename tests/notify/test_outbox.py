@@ -157,3 +157,24 @@ def test_a_maildir_batch_is_marked_sent_together_and_a_crash_before_marking_send
     assert restarted.drain_once().sent == 1
     with engine.connect() as conn:
         assert set(conn.execute(select(Notice.status)).scalars()) == {"sent"}
+
+
+def test_a_batch_goes_to_the_relay_over_one_connection_and_a_refused_recipient_does_not_break_it(tmp_path):
+    sink = SmtpSink(reply=lambda env: "550 5.1.1 no such user" if env.rcpt_tos == ["gone@example.net"] else "250 OK")
+    sink.start()
+    try:
+        settings, engine, outbox = setup(tmp_path, sink.port)
+        for who in ("jane", "gone", "joe"):
+            queue(engine, NoticeRequest("opt_out_confirmation", f"{who}@example.net", "en"), origin=who)
+        result = outbox.drain_once()
+        assert (result.sent, result.failed) == (2, 1)
+        assert sorted(r for _, (r,), _ in sink.messages) == ["jane@example.net", "joe@example.net"]
+        assert len(sink.connections) == 1
+        with engine.connect() as conn:
+            assert sorted(conn.execute(select(Notice.status)).scalars()) == ["failed", "sent", "sent"]
+        # The next batch opens a new connection (the last one was closed with QUIT).
+        queue(engine, NoticeRequest("opt_out_confirmation", "ana@example.net", "en"), origin="ana")
+        assert outbox.drain_once().sent == 1
+        assert len(sink.connections) == 2
+    finally:
+        sink.stop()
