@@ -74,6 +74,11 @@ def split_message(body: str) -> tuple[str, str, str, str]:
     while i < len(lines):
         line = lines[i]
         stripped = line.strip()
+        if stripped.startswith(">"):  # first: no marker below can start with '>', and most quotes do
+            quoted.append(line)
+            in_signature = False  # a signature above a quote ends there; text below it is new
+            i += 1
+            continue
         if _FORWARD_HEADERS.match(stripped) or (
                 _HEADER_FIELD.match(stripped) and _header_block(lines, i) and _forward_subject(lines, i)):
             forwarded = lines[i:]
@@ -86,13 +91,9 @@ def split_message(body: str) -> tuple[str, str, str, str]:
         if span or _ORIGINAL.match(stripped) or (_HEADER_FIELD.match(stripped) and _header_block(lines, i)):
             quoted.extend(lines[i:])
             break
-        if stripped.startswith(">"):
-            quoted.append(line)
-            in_signature = False  # a signature above a quote ends there; text below it is new
-        else:
-            if _SIGNATURE_LINES.match(line.rstrip()) and (new or stripped.startswith("--")):
-                in_signature = True
-            (signature if in_signature else new).append(line)
+        if _SIGNATURE_LINES.match(line.rstrip()) and (new or stripped.startswith("--")):
+            in_signature = True
+        (signature if in_signature else new).append(line)
         i += 1
     return ("\n".join(new).strip(), "\n".join(quoted).strip(), "\n".join(signature).strip(),
             "\n".join(forwarded).strip())
