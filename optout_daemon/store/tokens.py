@@ -42,8 +42,12 @@ def add_token(engine: Engine, name: str) -> str:
         raise TokenError(f"token name {name!r} is not allowed: use 1-100 letters, digits, '.', '_', '-', '@'")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with engine.begin() as conn:
-        if conn.execute(select(T.c.id).where(T.c.name == name)).first():
-            raise TokenError(f"a token named {name} already exists: revoke it first or choose another name")
+        old = conn.execute(select(T.c.id, T.c.revoked_at).where(T.c.name == name)).first()
+        if old is not None and old.revoked_at is None:
+            raise TokenError(f"a token named {name} is in use: revoke it first ('optout-daemon tokens revoke "
+                             f"{name}') or choose another name")
+        if old is not None:  # the revoked one stays listed, under a name of its own
+            conn.execute(update(T).where(T.c.id == old.id).values(name=f"{name}.revoked-{old.id}"[:100]))
         conn.execute(insert(T).values(name=name, token_hash=hash_token(token), created_at=utcnow()))
     return token
 

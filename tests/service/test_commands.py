@@ -18,6 +18,7 @@ from optout_daemon.store import ledger
 from optout_daemon.store.customers import import_rows, read_csv
 from optout_daemon.store.db import Arrival, make_engine, store_arrivals, upgrade
 from optout_daemon.store.tables import ApiToken, ConsentEvent, ConsentState, Customer, InboundMessage, utcnow
+from optout_daemon.store.tokens import check_token
 from tests.helpers import free_port
 from tests.service.support import base_env, cli
 
@@ -94,13 +95,21 @@ def test_tokens_add_list_revoke(env, capsys) -> None:
         stored = conn.execute(select(ApiToken.__table__)).one()
     assert token not in str(tuple(stored))
     assert main(["tokens", "add", "crm"]) == 1
-    assert "already exists" in capsys.readouterr().err
+    assert "is in use: revoke it first ('optout-daemon tokens revoke crm')" in capsys.readouterr().err
     assert main(["tokens", "list"]) == 0
     assert "crm\tactive" in capsys.readouterr().out
     assert main(["tokens", "revoke", "crm"]) == 0
     assert main(["tokens", "list"]) == 0
     assert "crm\trevoked" in capsys.readouterr().out
     assert main(["tokens", "revoke", "nobody"]) == 1
+    # The name is free again once revoked; the old token stays listed as revoked and stays refused.
+    assert main(["tokens", "add", "crm"]) == 0
+    new_token = capsys.readouterr().out.strip()
+    assert main(["tokens", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "crm\tactive" in listed and "crm.revoked-1\trevoked" in listed
+    with _engine(env).connect() as conn:
+        assert check_token(conn, token) is None and check_token(conn, new_token)[1] == "crm"
 
 
 def test_purge_removes_old_bodies_only_and_never_touches_consent(env, capsys) -> None:
