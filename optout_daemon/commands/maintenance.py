@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import smtplib
 import socket
 import ssl
 import urllib.request
+from pathlib import Path
 from typing import Callable
 
 from optout_daemon.cli import Context
@@ -42,7 +44,9 @@ def cmd_doctor(args: argparse.Namespace, ctx: Context) -> int:
     except SettingsError as exc:
         _print((False, "configuration", f"{exc}"))
         return 1
-    results: list[Check] = [(True, "configuration", f"loaded from {settings.source}")]
+    overrides = sorted(k for k in os.environ if k.startswith("OPTOUT_") and k not in ("OPTOUT_CONFIG",))
+    results: list[Check] = [(True, "configuration", f"loaded from {settings.source}"
+                             + (f", overridden by {', '.join(overrides)}" if overrides else ""))]
     for check in (check_store, check_model, check_ports, check_relay, check_imap):
         for result in check(settings):
             results.append(result)
@@ -58,16 +62,29 @@ def _print(result: Check) -> None:
     print(f"{'OK  ' if ok else 'FAIL'} {what}: {detail}")
 
 
+def _reason(exc: BaseException, limit: int = 200) -> str:
+    """The error in one line: the driver's own message (not SQLAlchemy's wrapper and its links)."""
+    inner = getattr(exc, "orig", None) or exc
+    text = " ".join(str(inner).split()) or type(inner).__name__
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
+
+
 def check_store(settings: Settings) -> list[Check]:
     from optout_daemon.store.db import current_revision, head_revision, make_engine  # noqa: PLC0415
 
-    engine = make_engine(settings.database.url, 1, min(settings.database.busy_timeout_seconds, 5.0))
+    url = settings.database.url
+    if url.startswith("sqlite") and "///" in url and url.split("///", 1)[1] not in ("", ":memory:"):
+        path = Path(url.split("///", 1)[1])
+        if not path.exists():  # do not create it here: the daemon would start on an empty schema
+            return [(False, "store", f"no database at {path} (from {Path.cwd()}): run 'optout-daemon db upgrade' "
+                                     f"there, or set database.url")]
+    engine = make_engine(url, 1, min(settings.database.busy_timeout_seconds, 5.0))
     where = engine.url.render_as_string(hide_password=True)
     try:
         revision = current_revision(engine)
     except Exception as exc:  # noqa: BLE001
-        return [(False, "store", f"{where} does not answer ({type(exc).__name__}: {str(exc)[:160]}): check "
-                                 f"database.url and that the database server runs")]
+        return [(False, "store", f"{where} does not answer ({_reason(exc)}): check database.url and that the "
+                                 f"database server runs")]
     finally:
         engine.dispose()
     head = head_revision()
@@ -85,10 +102,12 @@ def check_model(settings: Settings) -> list[Check]:
     try:
         classifier = load_classifier(kind, settings.classifier.model_path)
         result = classifier.classify("Stop", "Please stop using my information for marketing.")
+    except FileNotFoundError as exc:  # its message names the folder and the three ways out
+        return [(False, f"classifier ({kind})", _reason(exc, 400))]
     except Exception as exc:  # noqa: BLE001
         fix = ("run 'optout-daemon model train', set classifier.model_path, or set classifier.kind = \"keywords\""
                if kind == "model" else "reinstall optout-daemon")
-        return [(False, f"classifier ({kind})", f"does not load ({type(exc).__name__}: {str(exc)[:160]}): {fix}")]
+        return [(False, f"classifier ({kind})", f"does not load ({type(exc).__name__}: {_reason(exc)}): {fix}")]
     return [(True, f"classifier ({kind})", f"loads; a plain opt-out reads as {result.intent.value}")]
 
 

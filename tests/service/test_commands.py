@@ -168,6 +168,7 @@ def test_doctor_says_what_to_fix(env, capsys, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("OPTOUT_SMTP_PORT", str(taken.getsockname()[1]))
     monkeypatch.setenv("OPTOUT_NOTICES_RELAY_HOST", "127.0.0.1")
     monkeypatch.setenv("OPTOUT_NOTICES_RELAY_PORT", str(free_port()))
+    (tmp_path / "empty.db").touch()
     monkeypatch.setenv("OPTOUT_DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
     try:
         code = main(["doctor"])
@@ -179,6 +180,25 @@ def test_doctor_says_what_to_fix(env, capsys, monkeypatch, tmp_path) -> None:
     assert "FAIL migrations: schema at none" in out and "optout-daemon db upgrade" in out
     assert "FAIL smtp.port" in out and "taken by another program" in out
     assert "FAIL relay" in out and "notices.relay_host" in out
+
+
+def test_doctor_says_each_fix_once_on_one_line_and_creates_nothing(env, capsys, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("OPTOUT_DATABASE_URL", f"sqlite:///{tmp_path}/missing/optout.db")
+    monkeypatch.setenv("OPTOUT_CLASSIFIER_KIND", "model")
+    monkeypatch.setenv("OPTOUT_CLASSIFIER_MODEL_PATH", str(tmp_path / "no-model"))
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL store: no database at" in out and "run 'optout-daemon db upgrade'" in out
+    assert not (tmp_path / "missing").exists()
+    model_line = next(line for line in out.splitlines() if line.startswith("FAIL classifier"))
+    assert model_line.count("optout-daemon model train") == 1 and "no-model" in model_line
+    assert "overridden by OPTOUT_CLASSIFIER_KIND, OPTOUT_CLASSIFIER_MODEL_PATH" in out
+
+    monkeypatch.setenv("OPTOUT_DATABASE_URL", "postgresql+psycopg://nosuchrole@127.0.0.1:1/none")
+    assert main(["doctor"]) == 1
+    store_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL store"))
+    assert store_line.endswith("check database.url and that the database server runs")
+    assert "Background on this error" not in store_line and "sqlalche.me" not in store_line
 
 
 def test_doctor_bad_configuration(env, capsys, monkeypatch) -> None:
@@ -209,4 +229,4 @@ def test_doctor_ports_held_by_a_running_daemon_are_ok(env, capsys, monkeypatch, 
     print(out)
     assert f"OK   smtp.port: 127.0.0.1:{d.smtp_port} is held by a running optout-daemon" in out
     assert f"OK   console.port: 127.0.0.1:{d.http_port} is held by a running optout-daemon" in out
-    assert "FAIL classifier (model): does not load" in out and "optout-daemon model train" in out
+    assert "FAIL classifier (model): no trained model at" in out and "optout-daemon model train" in out
