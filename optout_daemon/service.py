@@ -330,10 +330,10 @@ class Daemon:
         return self.exit_code
 
     def reload(self) -> None:
-        """SIGHUP: reload what can change safely (log level, thresholds, notice templates)."""
-        from optout_daemon.logs import configure_logging  # noqa: PLC0415
-        from optout_daemon.notify.compose import clear_caches  # noqa: PLC0415
+        """SIGHUP: reload what can change safely (log level, thresholds, notice templates), here and
+        in every worker process."""
         from optout_daemon.pipeline.run import policy_from_settings  # noqa: PLC0415
+        from optout_daemon.reload import apply_reload  # noqa: PLC0415
         from optout_daemon.settings import SettingsError, load_settings  # noqa: PLC0415
 
         old = self.settings
@@ -342,32 +342,12 @@ class Daemon:
         except SettingsError as exc:
             log.error("reload_failed", error=str(exc))
             return
-        reloaded: list[str] = []
-        not_reloaded: list[str] = []
-        if (new.logging.level, new.logging.format) != (old.logging.level, old.logging.format):
-            configure_logging(new.logging.level, new.logging.format, old.logging.debug_unredacted)
-            old.logging.level, old.logging.format = new.logging.level, new.logging.format
-            reloaded.append("logging")
-        if new.policy != old.policy and self.pipeline is None:
-            # Worker processes hold their own copy of the settings: thresholds need a restart there.
-            not_reloaded.append("policy thresholds (worker processes)")
-        elif new.policy != old.policy:
-            safe = ("opt_out_threshold", "opt_in_threshold", "opt_out_floor", "ignore_unrelated_threshold",
-                    "trusted_authserv_ids", "review_deadline_hours", "support_forward_address")
-            for key in safe:
-                setattr(old.policy, key, getattr(new.policy, key))
-            reloaded.append("policy thresholds")
-        old.notices.reconfirm_interval_hours = new.notices.reconfirm_interval_hours
+        reloaded, restart = apply_reload(old, new)
         if self.pipeline is not None:
             self.pipeline.decide_policy = policy_from_settings(old)
-        clear_caches()
-        reloaded.append("notice templates")
-        not_reloaded += [section for section in ("database", "smtp", "mailbox", "imap", "console", "classifier",
-                                                "worker", "retention", "service")
-                        if getattr(new, section) != getattr(old, section)]
-        if new.logging.debug_unredacted != old.logging.debug_unredacted:
-            not_reloaded.append("logging.debug_unredacted")
-        log.info("reloaded", reloaded=reloaded, not_reloaded_restart_needed=not_reloaded)
+        if self.worker_processes:
+            self.worker_processes.reload()
+        log.info("reloaded", reloaded=reloaded, not_reloaded_restart_needed=restart)
 
 
 def backlog_stats(engine: Engine) -> dict[str, float]:

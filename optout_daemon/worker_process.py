@@ -58,6 +58,15 @@ class WorkerProcesses:
                 break
         return out
 
+    def reload(self) -> None:
+        """Pass SIGHUP on: each worker re-reads the config between two batches."""
+        for p in self.processes:
+            if p.is_alive() and p.pid:
+                try:
+                    os.kill(p.pid, signal.SIGHUP)
+                except ProcessLookupError:
+                    pass
+
     def shutdown(self, grace: float) -> None:
         self.stop.set()
         self.wake.set()
@@ -78,6 +87,8 @@ def _child_main(settings: Settings, wake: Any, stop: Any, observations: Any, hea
         pass
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    hangups: list[int] = []
+    signal.signal(signal.SIGHUP, lambda *_: hangups.append(1))
     os.environ.pop("NOTIFY_SOCKET", None)
     try:  # intake first: a sender waiting for its 250 matters more than a message waiting to be read
         os.nice(WORKER_NICENESS)
@@ -98,6 +109,9 @@ def _child_main(settings: Settings, wake: Any, stop: Any, observations: Any, hea
     log.info("worker_started", pid=os.getpid())
     while not stop.is_set() and os.getppid() == parent:
         heartbeat.value = time.time()
+        if hangups:
+            hangups.clear()
+            _reload(settings, worker, log)
         try:
             claimed = worker.run_batch()
         except Exception as exc:  # noqa: BLE001 - the store is down: wait, try again
@@ -112,6 +126,21 @@ def _child_main(settings: Settings, wake: Any, stop: Any, observations: Any, hea
     # Observations are best effort: never block the exit on a full pipe the parent no longer reads.
     observations.cancel_join_thread()
     log.info("worker_stopped", pid=os.getpid())
+
+
+def _reload(settings: Settings, worker: Any, log: Any) -> None:
+    from optout_daemon.pipeline.run import policy_from_settings
+    from optout_daemon.reload import apply_reload
+    from optout_daemon.settings import SettingsError, load_settings
+
+    try:
+        new = load_settings(settings.source if settings.source != "defaults" else None)
+    except SettingsError as exc:
+        log.error("reload_failed", error=str(exc))
+        return
+    reloaded, _ = apply_reload(settings, new)
+    worker.pipeline.decide_policy = policy_from_settings(settings)
+    log.info("worker_reloaded", pid=os.getpid(), reloaded=reloaded)
 
 
 def _observer(observations: Any):  # noqa: ANN202

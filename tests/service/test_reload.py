@@ -7,6 +7,8 @@ import signal
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import make_message, send, wait_for
 from tests.service.support import DaemonProcess, NotifySocket, base_env, prepare_store
 
@@ -24,7 +26,7 @@ addresses = ["marketing@example.com"]
 [notices]
 maildir = "{tmp}/notices"
 [worker]
-processes = 0
+processes = {processes}
 idle_poll_seconds = 0.05
 [classifier]
 kind = "model"
@@ -42,14 +44,16 @@ def _status_of(db: Path, sender: str) -> str | None:
     return row[0] if row and row[0] != "received" else None
 
 
-def test_sighup_reloads_level_and_thresholds(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [0, 1], ids=["worker in the daemon", "worker process"])
+def test_sighup_reloads_level_and_thresholds(tmp_path: Path, processes: int) -> None:
     env = {k: v for k, v in base_env(tmp_path).items() if not k.startswith("OPTOUT_")}
     ports = base_env(tmp_path)
     config = tmp_path / "optout.toml"
 
     def write(level: str, threshold: float, hostname: str) -> None:
         config.write_text(CONFIG.format(tmp=tmp_path, smtp=ports["OPTOUT_SMTP_PORT"], http=ports["OPTOUT_CONSOLE_PORT"],
-                                        hostname=hostname, level=level, threshold=threshold), encoding="utf-8")
+                                        hostname=hostname, level=level, threshold=threshold, processes=processes),
+                          encoding="utf-8")
 
     write("warning", 1.0, "before.example")
     systemd = NotifySocket(tmp_path / "notify.sock")
@@ -70,6 +74,9 @@ def test_sighup_reloads_level_and_thresholds(tmp_path: Path) -> None:
         reloaded = wait_for(lambda: daemon.events("reloaded"), what="the reloaded event")[0]
         assert {"logging", "policy thresholds"} <= set(reloaded["reloaded"])
         assert reloaded["not_reloaded_restart_needed"] == ["smtp"]  # hostname: needs a restart
+        if processes:  # the worker process takes the new thresholds too, before its next batch
+            worker = wait_for(lambda: daemon.events("worker_reloaded"), what="the worker_reloaded event")[0]
+            assert "policy thresholds" in worker["reloaded"]
         lines = systemd.lines()
         assert "RELOADING=1" in lines and lines.count("READY=1") == 2
         assert lines.index("RELOADING=1") < len(lines) - 1 - lines[::-1].index("READY=1")

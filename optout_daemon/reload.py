@@ -1,0 +1,42 @@
+"""SIGHUP: what a running daemon (and each of its worker processes) can take from a new config.
+
+Log level and format, the policy thresholds, the re-confirmation interval and the notice templates
+change in place; everything else (ports, database, mailboxes, classifier...) needs a restart, and
+the `reloaded` log line says which sections those are.
+"""
+
+from __future__ import annotations
+
+from optout_daemon.settings import Settings
+
+RELOADABLE_POLICY = ("opt_out_threshold", "opt_in_threshold", "opt_out_floor", "ignore_unrelated_threshold",
+                     "trusted_authserv_ids", "review_deadline_hours", "support_forward_address")
+RESTART_SECTIONS = ("database", "smtp", "mailbox", "imap", "console", "classifier", "worker", "retention",
+                    "service")
+
+
+def apply_reload(old: Settings, new: Settings) -> tuple[list[str], list[str]]:
+    """Copy what can change safely from `new` into `old` (the object everything holds); return
+    (what was reloaded, what needs a restart)."""
+    from optout_daemon.logs import configure_logging  # noqa: PLC0415
+    from optout_daemon.notify.compose import clear_caches  # noqa: PLC0415
+
+    reloaded: list[str] = []
+    if (new.logging.level, new.logging.format) != (old.logging.level, old.logging.format):
+        configure_logging(new.logging.level, new.logging.format, old.logging.debug_unredacted)
+        old.logging.level, old.logging.format = new.logging.level, new.logging.format
+        reloaded.append("logging")
+    if any(getattr(new.policy, k) != getattr(old.policy, k) for k in RELOADABLE_POLICY):
+        for key in RELOADABLE_POLICY:
+            setattr(old.policy, key, getattr(new.policy, key))
+        reloaded.append("policy thresholds")
+    old.notices.reconfirm_interval_hours = new.notices.reconfirm_interval_hours
+    clear_caches()
+    reloaded.append("notice templates")
+    restart = [section for section in RESTART_SECTIONS if getattr(new, section) != getattr(old, section)]
+    restart += [f"policy.{k}" for k in ("default_consent", "default_region", "account_pattern",
+                                         "address_of_record_days")
+                if getattr(new.policy, k) != getattr(old.policy, k)]
+    if new.logging.debug_unredacted != old.logging.debug_unredacted:
+        restart.append("logging.debug_unredacted")
+    return reloaded, restart
