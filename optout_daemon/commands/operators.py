@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+import warnings
 
 from optout_daemon.cli import CliError, Context
 
@@ -31,9 +32,11 @@ def _password(args: argparse.Namespace) -> str:
             raise CliError("no password on stdin: pipe it in, e.g. printf '%s\\n' \"$PW\" | optout-daemon operators add NAME --password-stdin")
         return password
     try:
-        first = getpass.getpass(f"Password for {args.name}: ")
-        second = getpass.getpass("Again: ")
-    except EOFError:
+        with warnings.catch_warnings():  # no terminal: say so, rather than read an echoed password
+            warnings.simplefilter("error", getpass.GetPassWarning)
+            first = getpass.getpass(f"Password for {args.name}: ")
+            second = getpass.getpass("Again: ")
+    except (EOFError, getpass.GetPassWarning):
         raise CliError("no terminal to ask for the password: use --password-stdin") from None
     if first != second:
         raise CliError("the two passwords differ: run the command again")
