@@ -168,11 +168,13 @@ def cmd_customers_show(args: argparse.Namespace, ctx: Context) -> int:
         phones = conn.execute(select(P.c.e164).where(P.c.customer_id == row.id)).scalars().all()
         current = ledger.current_consent(conn, row.id, ctx.settings.policy.default_consent)
         history = ledger.consent_history(conn, row.id)
-    print(f"account:  {row.account_number}")
+    print(f"account:  {row.account_number}" + (f" (as stored; you typed {args.account})"
+                                                  if args.account != row.account_number else ""))
     print(f"name:     {row.name}")
     print(f"zip:      {row.postal_zip}")
     for email, since in emails:
-        print(f"email:    {email} (on the account since {since:%Y-%m-%d})")
+        when = "from the first import: of record" if since.year == 1970 else f"on the account since {since:%Y-%m-%d}"
+        print(f"email:    {email} ({when})")
     for phone in phones:
         print(f"phone:    {phone}")
     since = f" since {current.since:%Y-%m-%d %H:%M:%S} UTC" if current.since and current.explicit else " (default)"
