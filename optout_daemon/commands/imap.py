@@ -60,8 +60,12 @@ def check_account(acc: ImapAccountSettings) -> list[str]:
         raise ImapCheckFailed(f"the certificate of {where} is not trusted ({exc.verify_message}): set ca_file to "
                               f"the CA that signed it (verify_certificate = false only for a test server)") from None
     except ssl.SSLError as exc:
-        hint = "port 143 usually needs tls = \"starttls\"" if acc.tls == "implicit" else \
-            "port 993 usually needs tls = \"implicit\""
+        if acc.tls == "implicit" and acc.port == 143:
+            hint = "port 143 usually needs tls = \"starttls\""
+        elif acc.tls == "starttls" and acc.port == 993:
+            hint = "port 993 usually needs tls = \"implicit\""
+        else:
+            hint = f"check that port {acc.port} speaks IMAP with tls = \"{acc.tls}\" (993: implicit, 143: starttls)"
         raise ImapCheckFailed(f"TLS with {where} failed ({exc.reason or exc}): {hint}") from None
     except socket.gaierror:
         raise ImapCheckFailed(f"the host name {acc.host!r} cannot be resolved: check host") from None
