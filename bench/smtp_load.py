@@ -140,8 +140,12 @@ def load(port: int, count: int, sessions: int, keep: bool, use_smtp_source: bool
     return python_load(port, msgs, sessions, keep)
 
 
+WORKER_PROCESSES = "1"
+
+
 def daemon_env(workdir: Path, port: int, worker: bool = True) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTOUT_")}
+    env["OPTOUT_WORKER_PROCESSES"] = WORKER_PROCESSES
     env.update({
         "OPTOUT_DATABASE_URL": f"sqlite:///{workdir}/optout.db", "OPTOUT_SMTP_PORT": str(port),
         "OPTOUT_CONSOLE_ENABLED": "false", "OPTOUT_NOTICES_MAILDIR": str(workdir / "notices"),
@@ -260,7 +264,7 @@ def end_to_end(args) -> None:
         stop(proc)
         db.close()
     print(f"# End to end: {n} opt-outs from {n} customers, {args.sessions} sessions (connections reused), "
-          f"SQLite, classifier as configured (default: the shipped model)")
+          f"SQLite, the shipped model, {WORKER_PROCESSES} worker process(es)")
     print(f"accepted {ok} (refused {bad}) in {elapsed_send:.1f} s = {ok / elapsed_send:.0f} msg/s")
     print(f"accepted -> consent recorded -> notice queued: {n} in {total:.1f} s = {n / total:.0f} msg/s "
           f"({events} consent events, {notices} notices queued)")
@@ -277,9 +281,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="reuse connections in the acceptance rounds")
     parser.add_argument("--python-load", action="store_true", help="use the asyncio client even if smtp-source exists")
+    parser.add_argument("--worker-processes", type=int, default=1, help="the daemon's worker.processes (default 1)")
     parser.add_argument("--skip-acceptance", action="store_true")
     parser.add_argument("--skip-end-to-end", action="store_true")
     args = parser.parse_args()
+    global WORKER_PROCESSES
+    WORKER_PROCESSES = str(args.worker_processes)
     use_smtp_source = bool(shutil.which("smtp-source")) and not args.python_load
     if not args.skip_acceptance:
         acceptance(args, use_smtp_source)
