@@ -22,7 +22,8 @@ from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, update
 from optout_daemon.logs import get_logger
 from optout_daemon.metrics import Metrics
 from optout_daemon.pipeline.run import Analysis, Pipeline, customer_context, outcome
-from optout_daemon.pipeline.types import Action, Decision
+from optout_daemon.notify.compose import FORWARD_KIND
+from optout_daemon.pipeline.types import Action, Decision, Intent, NoticeRequest
 from optout_daemon.settings import Settings
 from optout_daemon.store import ledger
 from optout_daemon.store.customers import DbDirectory
@@ -163,6 +164,12 @@ class Worker:
             status = MessageStatus.REVIEW
         else:
             status = MessageStatus.IGNORED
+            forward_to = s.policy.support_forward_address
+            if forward_to and decision.intent is Intent.UNRELATED:  # never a bounce or an auto-reply
+                ledger.queue_notices(
+                    conn, [NoticeRequest(FORWARD_KIND, forward_to, parsed.language)], origin=f"msg{item.id}",
+                    customer_id=customer.customer_id if customer else None, inbound_message_id=item.id,
+                    consent_event_id=None, subject=parsed.subject, now=now)
         result = conn.execute(_FINISH, {"b_id": item.id, "b_me": self.ident, "b_status": status, "b_now": now,
                                         "b_outcome": json.dumps(outcome(analysis, decision))})
         if result.rowcount != 1:

@@ -119,3 +119,36 @@ def clear_caches() -> None:
     """After the templates changed (SIGHUP)."""
     _environment.cache_clear()
     _fixed_part.cache_clear()
+
+
+FORWARD_KIND = "support_forward"
+_FORWARD_TEXT = (
+    "This message came to the marketing mailbox and was read as unrelated to the use of customer\n"
+    "information for marketing, so no consent was changed and the sender got no reply. {where}\n")
+_ATTACHED = "It is\nattached unchanged (original.eml) for the support team."
+_PURGED = "Its text was\npurged (retention) before it could be attached."
+
+
+def compose_forward(key: str, recipient: str, subject: str, original: bytes | None,
+                    settings: ComposeSettings) -> bytes:
+    """Unrelated mail passed on to the support address: a short note with the request attached byte
+    for byte (an .eml file, so that even malformed mail arrives exactly as it came)."""
+    from email.mime.application import MIMEApplication  # noqa: PLC0415
+    from email.mime.multipart import MIMEMultipart  # noqa: PLC0415
+
+    msg = MIMEMultipart()
+    msg["From"] = email.utils.formataddr((str(Header(settings.from_name, "utf-8")), settings.from_address))
+    msg["To"] = recipient
+    subject = " ".join(f"Fwd: {subject}".split())[:200]
+    msg["Subject"] = Header(subject, "utf-8") if not subject.isascii() else subject
+    msg["Date"] = email.utils.formatdate(usegmt=True)
+    msg["Message-ID"] = message_id_for(key, settings.from_address.rsplit("@", 1)[-1])
+    msg["Auto-Submitted"] = "auto-generated"
+    msg[settings.loop_header] = FORWARD_KIND
+    msg.attach(MIMEText(_FORWARD_TEXT.format(where=_ATTACHED if original is not None else _PURGED), "plain", "utf-8"))
+    if original is not None:
+        attachment = MIMEApplication(original, "octet-stream")
+        attachment.add_header("Content-Disposition", "attachment", filename="original.eml")
+        msg.attach(attachment)
+    return msg.as_bytes(policy=_CRLF)
+

@@ -23,11 +23,11 @@ from sqlalchemy import Engine, and_, bindparam, select, update
 
 from optout_daemon.logs import get_logger
 from optout_daemon.metrics import Metrics
-from optout_daemon.notify.compose import ComposeSettings, NoticeContent, compose
+from optout_daemon.notify.compose import FORWARD_KIND, ComposeSettings, NoticeContent, compose, compose_forward
 from optout_daemon.settings import NoticeSettings, Settings
 from optout_daemon.store import ledger
 from optout_daemon.store.db import is_postgres
-from optout_daemon.store.tables import Notice, NoticeStatus, utcnow
+from optout_daemon.store.tables import InboundMessage, Notice, NoticeStatus, utcnow
 from optout_daemon.worker import holder_is_dead
 
 NT = Notice.__table__
@@ -287,6 +287,13 @@ class Outbox:
             self._mark_sent(sent)
         return result
 
+    def _original(self, inbound_message_id: int | None) -> bytes | None:
+        if inbound_message_id is None:
+            return None
+        with self.engine.execution_options(readonly=True).connect() as conn:
+            return conn.execute(select(InboundMessage.__table__.c.raw).where(
+                InboundMessage.__table__.c.id == inbound_message_id)).scalar()
+
     def _mark_sent(self, rows: list) -> None:
         now = utcnow()
         with self.engine.begin() as conn:
@@ -301,7 +308,11 @@ class Outbox:
         content = NoticeContent(row.key, row.kind, row.language, row.recipient, row.in_reply_to, row.references)
         now = utcnow()
         try:
-            message = compose(content, self.compose_settings)
+            if row.kind == FORWARD_KIND:
+                message = compose_forward(row.key, row.recipient, row.subject, self._original(row.inbound_message_id),
+                                          self.compose_settings)
+            else:
+                message = compose(content, self.compose_settings)
             self.sender.send(row.key, n.from_address, row.recipient, message)
         except TemporaryFailure as exc:
             attempts = row.attempts + 1

@@ -118,7 +118,7 @@ class Resolution:
 
 @dataclass(frozen=True)
 class NoticeRequest:
-    kind: str  # "opt_out_confirmation", "opt_in_confirmation", "opt_out_reconfirmation"
+    kind: str  # "opt_out_confirmation", "opt_in_confirmation", "opt_out_reconfirmation", "support_forward"
     recipient: str
     language: str
 
