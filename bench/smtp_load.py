@@ -150,7 +150,6 @@ def daemon_env(workdir: Path, port: int, worker: bool = True) -> dict[str, str]:
         "OPTOUT_DATABASE_URL": f"sqlite:///{workdir}/optout.db", "OPTOUT_SMTP_PORT": str(port),
         "OPTOUT_CONSOLE_ENABLED": "false", "OPTOUT_NOTICES_MAILDIR": str(workdir / "notices"),
         "OPTOUT_LOGGING_LEVEL": "warning", "OPTOUT_WORKER_ENABLED": "true" if worker else "false",
-        "OPTOUT_WORKER_BATCH_SIZE": "200",
     })
     return env
 
