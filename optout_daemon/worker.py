@@ -160,7 +160,9 @@ class Worker:
                 conn, inbound_message_id=item.id, reasons=decision.review_reasons or decision.reasons,
                 intent=decision.intent.value, confidence=decision.confidence,
                 candidates=_candidates(analysis), language=parsed.language,
-                deadline=timedelta(hours=s.policy.review_deadline_hours), received_at=item.received_at, now=now)
+                deadline=timedelta(hours=s.policy.review_deadline_hours), received_at=item.received_at, now=now,
+                scores=analysis.classification.scores if analysis.classification else None,
+                classifier=analysis.classification.classifier if analysis.classification else "")
             status = MessageStatus.REVIEW
         else:
             status = MessageStatus.IGNORED

@@ -68,6 +68,8 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
     print(f"item {item.id}: {item.status}" + (f", {left(item.seconds_left)}" if item.status == "open" else ""))
     print(f"received {item.created_at:%Y-%m-%d %H:%M} UTC, due {item.due_at:%Y-%m-%d %H:%M} UTC")
     print(f"intent {item.intent or '?'} at {item.confidence:.2f}; reasons: {', '.join(item.reasons)}")
+    if item.scores:
+        print(f"scores ({item.classifier}): " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(item.scores.items())))
     if item.claimed_by and item.status == "open":
         print(f"claimed by {item.claimed_by} until {item.claim_expires_at:%H:%M} UTC")
     for c in item.candidates:

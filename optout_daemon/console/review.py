@@ -134,7 +134,7 @@ class Console:
             pass
         except review.ReviewError as exc:
             return self.render(request, "error.html", 404, session=session, error=str(exc))
-        view = await self.read(review.get_item, item_id, utcnow(), self.daemon.pipeline.classifier)
+        view = await self.read(review.get_item, item_id, utcnow())
         return self.render(request, "item.html", status, session=session, item=view, holder=holder,
                            mine=holder == session.operator, error=error, actions=review.ACTIONS)
 

@@ -130,7 +130,8 @@ def queue_notices(conn: Connection, requests: Iterable[NoticeRequest], *, origin
 def open_review(conn: Connection, *, inbound_message_id: int | None, reasons: Iterable[str], intent: str = "",
                 confidence: float = 0.0, candidates: Any = (), language: str = "en",
                 deadline: timedelta = timedelta(hours=48), received_at: datetime | None = None,
-                notice_id: int | None = None, now: datetime | None = None) -> int:
+                notice_id: int | None = None, now: datetime | None = None,
+                scores: dict[str, float] | None = None, classifier: str = "") -> int:
     """Open a review item, unless one is already open for the same message (replays do nothing)."""
     now = now or utcnow()
     if inbound_message_id is not None and notice_id is None:
@@ -143,6 +144,7 @@ def open_review(conn: Connection, *, inbound_message_id: int | None, reasons: It
         confidence=float(confidence), reasons=json.dumps(list(reasons)),
         candidates=json.dumps(list(candidates), default=str), language=language, created_at=now,
         due_at=(received_at or now) + deadline, claimed_by="", resolved_by="", resolution="", note="",
+        scores=json.dumps({k: round(float(v), 4) for k, v in (scores or {}).items()}), classifier=classifier[:64],
     ).returning(RI.c.id)).scalar_one()
 
 

@@ -157,8 +157,8 @@ class ItemView:
         return self.status == "open" and self.seconds_left < 0
 
 
-def get_item(conn: Connection, item_id: int, now: datetime | None = None, classifier: Any = None) -> ItemView | None:
-    """The item with its message rendered safely; with `classifier`, the scores recomputed."""
+def get_item(conn: Connection, item_id: int, now: datetime | None = None) -> ItemView | None:
+    """The item with its message rendered safely and the scores the classifier gave when it was opened."""
     now = now or utcnow()
     r = conn.execute(select(RI).where(RI.c.id == item_id)).mappings().first()
     if r is None:
@@ -174,11 +174,7 @@ def get_item(conn: Connection, item_id: int, now: datetime | None = None, classi
                     (due - now).total_seconds(), r["claimed_by"], aware(r["claim_expires_at"]), resolution,
                     r["inbound_message_id"], r["notice_id"],
                     json.loads(msg.outcome) if msg is not None and msg.outcome else {}, message)
-    if classifier is not None and msg is not None and msg.raw:
-        from optout_daemon.pipeline.classify import classify  # noqa: PLC0415
-
-        c = classify(parse(msg.raw), classifier)
-        view.scores, view.classifier = {k: round(v, 4) for k, v in c.scores.items()}, c.classifier
+    view.scores, view.classifier = json.loads(r["scores"] or "{}"), r["classifier"]
     return view
 
 

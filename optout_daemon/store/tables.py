@@ -137,6 +137,9 @@ class ReviewItem(SQLModel, table=True):
     resolution_customer_id: Optional[int] = Field(default=None, foreign_key="customers.id")
     consent_event_id: Optional[int] = Field(default=None, foreign_key="consent_events.id")
     note: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    scores: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
+    """JSON: the classifier's score per intent when the item was opened (what the person is shown)."""
+    classifier: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
 
 
 class Notice(SQLModel, table=True):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from optout_daemon.cli import main
+
 from optout_daemon.store.tables import ConsentEvent, Notice
 from tests.console.support import RI, csrf_of, review_via_smtp, sign_in, start_console
 from tests.helpers import maildir_files, wait_for
@@ -46,3 +48,23 @@ def test_bulk_decision_search_and_filters(daemon_thread, tmp_path, customers_csv
     assert "operator:alice" in page and "3 mails" in page and "/messages/" in page
     assert client.get("/customers/0000").status_code == 404
     assert client.get("/review/9999").status_code == 404
+
+
+def test_an_item_shows_the_scores_of_its_decision_with_the_worker_in_its_own_process(daemon_thread, tmp_path,
+                                                                                    customers_csv, capsys,
+                                                                                    monkeypatch):
+    # worker.processes = 1, the default: the console's process has no classifier of its own.
+    d, engine = start_console(daemon_thread, tmp_path, customers_csv, OPTOUT_WORKER_PROCESSES="1")
+    item = review_via_smtp(d, engine, sender="Someone <who@elsewhere.example>",
+                           body="Please stop using my information for marketing.")
+    client = sign_in(f"http://127.0.0.1:{d.http_port}")
+    page = client.get(f"/review/{item}")
+    assert page.status_code == 200, page.text
+    assert "Classifier scores (keywords)" in page.text and "<th>opt_out</th>" in page.text
+    with engine.connect() as conn:
+        stored = conn.execute(select(RI.c.scores, RI.c.classifier).where(RI.c.id == item)).one()
+    assert stored.classifier == "keywords" and '"opt_out"' in stored.scores
+
+    monkeypatch.setenv("OPTOUT_DATABASE_URL", d.settings.database.url)
+    assert main(["review", "show", str(item)]) == 0
+    assert "scores (keywords): ambiguous" in capsys.readouterr().out
