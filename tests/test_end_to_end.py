@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 
+import pytest
 from sqlalchemy import select
 
 from optout_daemon.store.customers import import_rows, read_csv
@@ -13,10 +14,12 @@ from tests.conftest import make_settings
 from tests.helpers import make_message, send, wait_for
 
 
+@pytest.mark.parametrize("processes", ["0", "1"], ids=["worker in the daemon", "worker process (the default)"])
 def test_opt_out_over_smtp_is_recorded_and_confirmed_through_the_relay(tmp_path, customers_csv, smtp_sink,
-                                                                        daemon_thread):
+                                                                        daemon_thread, processes):
     settings = make_settings(tmp_path, OPTOUT_NOTICES_RELAY_HOST="127.0.0.1",
-                             OPTOUT_NOTICES_RELAY_PORT=str(smtp_sink.port), OPTOUT_NOTICES_RELAY_STARTTLS="false")
+                             OPTOUT_NOTICES_RELAY_PORT=str(smtp_sink.port), OPTOUT_NOTICES_RELAY_STARTTLS="false",
+                             OPTOUT_WORKER_PROCESSES=processes)
     d = daemon_thread(settings)
     import_rows(d.daemon.engine, read_csv(customers_csv, "US"))
 
