@@ -7,7 +7,9 @@ the `reloaded` log line says which sections those are.
 
 from __future__ import annotations
 
-from optout_daemon.settings import Settings
+from typing import Any
+
+from optout_daemon.settings import Settings, SettingsError, load_settings
 
 RELOADABLE_POLICY = ("opt_out_threshold", "opt_in_threshold", "opt_out_floor", "ignore_unrelated_threshold",
                      "trusted_authserv_ids", "review_deadline_hours", "support_forward_address")
@@ -40,3 +42,14 @@ def apply_reload(old: Settings, new: Settings) -> tuple[list[str], list[str]]:
     if new.logging.debug_unredacted != old.logging.debug_unredacted:
         restart.append("logging.debug_unredacted")
     return reloaded, restart
+
+
+def reload_from_source(current: Settings, log: Any) -> tuple[list[str], list[str]] | None:
+    """Read the config again from where `current` came from and apply it; None (logged) when the
+    new file is bad: the daemon then goes on with what it has."""
+    try:
+        new = load_settings(current.source if current.source != "defaults" else None)
+    except SettingsError as exc:
+        log.error("reload_failed", error=str(exc))
+        return None
+    return apply_reload(current, new)

@@ -333,16 +333,13 @@ class Daemon:
         """SIGHUP: reload what can change safely (log level, thresholds, notice templates), here and
         in every worker process."""
         from optout_daemon.pipeline.run import policy_from_settings  # noqa: PLC0415
-        from optout_daemon.reload import apply_reload  # noqa: PLC0415
-        from optout_daemon.settings import SettingsError, load_settings  # noqa: PLC0415
+        from optout_daemon.reload import reload_from_source  # noqa: PLC0415
 
         old = self.settings
-        try:
-            new = load_settings(old.source if old.source != "defaults" else None)
-        except SettingsError as exc:
-            log.error("reload_failed", error=str(exc))
+        result = reload_from_source(old, log)
+        if result is None:
             return
-        reloaded, restart = apply_reload(old, new)
+        reloaded, restart = result
         if self.pipeline is not None:
             self.pipeline.decide_policy = policy_from_settings(old)
         if self.worker_processes:

@@ -130,17 +130,12 @@ def _child_main(settings: Settings, wake: Any, stop: Any, observations: Any, hea
 
 def _reload(settings: Settings, worker: Any, log: Any) -> None:
     from optout_daemon.pipeline.run import policy_from_settings
-    from optout_daemon.reload import apply_reload
-    from optout_daemon.settings import SettingsError, load_settings
+    from optout_daemon.reload import reload_from_source
 
-    try:
-        new = load_settings(settings.source if settings.source != "defaults" else None)
-    except SettingsError as exc:
-        log.error("reload_failed", error=str(exc))
-        return
-    reloaded, _ = apply_reload(settings, new)
-    worker.pipeline.decide_policy = policy_from_settings(settings)
-    log.info("worker_reloaded", pid=os.getpid(), reloaded=reloaded)
+    result = reload_from_source(settings, log)
+    if result is not None:
+        worker.pipeline.decide_policy = policy_from_settings(settings)
+        log.info("worker_reloaded", pid=os.getpid(), reloaded=result[0])
 
 
 def _observer(observations: Any):  # noqa: ANN202
