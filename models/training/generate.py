@@ -243,6 +243,86 @@ MIX = {"en": ["{a} Or actually, {b}", "{a}... or maybe {b} I can't decide.", "My
               "{a} Then again, {b}", "Not sure. {a} But also {b}"],
        "es": ["{a} O mejor, {b}", "{a}... o tal vez {b} No sé.", "Mi esposo dice: {a} Yo digo: {b}",
               "{a} Aunque pensándolo bien, {b}"]}
+# A request with a condition or an exception is for a person ("opt me out, unless I lose my discount"):
+# `conditional` messages join an opt-out phrasing of one side with a condition of the same side.
+CONDITIONS = {
+    "en": ["{a} But only if it doesn't change my price.", "{a} Unless that cancels my rewards points.",
+           "{a} Except for the emails about new phones.", "{a} But not for my wife's line.",
+           "{a} As long as I keep my autopay discount.", "{a} Only if my bill stays the same, though.",
+           "{a} Except the text alerts about sales, I like those.", "{a} But keep sending the coupons.",
+           "{a} Unless you'll give me a better deal to stay.", "{a} Just for my business line, not my personal one.",
+           "{a} But I'm not sure, what do you think?", "{a} Or would that affect my contract?",
+           "If it won't cost me anything: {a}", "Only for the number ending in 22: {a}",
+           "I'm asking for my son's line, not mine. {a} Is that allowed?", "{a} Then again, maybe not.",
+           "{a} Well, maybe. Let me check with my husband first.", "{a} Unless my family plan needs it.",
+           "Depending on what I lose: {a}", "{a} Except the birthday offers."],
+    "es": ["{a} Pero solo si no me cambia el precio.", "{a} A menos que pierda mis puntos.",
+           "{a} Excepto los correos de equipos nuevos.", "{a} Pero no la línea de mi esposa.",
+           "{a} Siempre que no pierda mi descuento.", "{a} Pero sigan mandando los cupones.",
+           "{a} Salvo las alertas de ofertas, esas sí me gustan.", "{a} Bueno, no sé, ¿qué me recomiendan?",
+           "Si no me cuesta nada: {a}", "Solo para la línea de mi hijo: {a}", "{a} ¿O eso afecta mi contrato?",
+           "{a} Aunque mejor lo consulto con mi esposo.", "{a} Solo la línea del negocio, no la personal.",
+           "Según lo que pierda: {a}"],
+}
+# Marketing and spam mail carries an opt-out footer that is not the sender's request: `spam_footer`
+# messages join the text of one spam phrasing with the footer of another of the same side, or with one
+# of these footers (split like the subjects).
+SPAM_FOOTERS = {
+    "en": ["Text QUIT to end these messages.", "Reply NO MORE to be taken off this list.",
+           "Don't want these? Reply OPT OUT.", "To be removed from our mailing list, reply with REMOVE in the subject.",
+           "Manage your email preferences or unsubscribe at any time.", "Reply END to stop receiving alerts.",
+           "You are receiving this because you opted in on our site. Opt out anytime.",
+           "Msg&data rates may apply. Reply STOP to unsubscribe, HELP for help.",
+           "If you no longer wish to hear from us, click here to opt out.", "Stop receiving these: reply CANCEL.",
+           "Not interested? Unsubscribe with one click.", "Remove me from this list: click here."],
+    "es": ["Responda SALIR para no recibir más mensajes.", "Para cancelar su suscripción haga clic aquí.",
+           "Si ya no desea recibir estos correos, responda BAJA en el asunto.",
+           "Envíe NO al 55555 para dejar de recibir promociones.", "Administre sus preferencias o dese de baja aquí.",
+           "Aplican tarifas de mensajes y datos. Responda ALTO para cancelar.",
+           "¿No le interesa? Cancele su suscripción con un clic.", "Para salir de esta lista haga clic aquí."],
+}
+
+
+ALSO = {"en": ["Also,", "And", "One more thing:", "By the way,", "Separately,"],
+        "es": ["También,", "Y", "Otra cosa:", "Por cierto,", "Aparte,"]}
+_REQUEST_WORDS = re.compile(r"opt|unsub|baja|exclu|stop|dejen|remove|quit|block|bloque|cancel", re.I)
+
+
+def _side_of_list(items: list[str], seed: int, name: str, part: str) -> list[str]:
+    """A quarter of a template list is held out (like the subjects), the same quarter every time."""
+    pool = sorted(items)
+    random.Random(f"{seed}-{name}").shuffle(pool)
+    n = max(1, round(len(pool) * 0.25))
+    return pool[:n] if part == "heldout" else pool[n:]
+
+
+def generated(seed: int, part: str, lang: str, phrases: dict) -> list[tuple[str, str, list[str]]]:
+    """(phrase, label, tags) made by joining phrasings of one side with templates of the same side."""
+    out: list[tuple[str, str, list[str]]] = []
+    rng = random.Random(f"{seed}-{part}-{lang}-conditional")
+    conditions = _side_of_list(CONDITIONS[lang], seed, f"conditions-{lang}", part)
+    outs = [p for p in phrases[(lang, "opt_out")] if "\n" not in p and len(p) > 12]
+    for _ in range(len(outs) // 4):
+        a = rng.choice(outs)
+        a = a if a[-1:] in ".!?" else a + "."
+        out.append((rng.choice(conditions).format(a=a), "ambiguous", ["conditional"]))
+    rng = random.Random(f"{seed}-{part}-{lang}-joined")  # a request next to an unrelated question
+    others = [p for p in phrases[(lang, "unrelated")] if "\n" not in p and not _REQUEST_WORDS.search(p)]
+    for label in ("opt_out", "opt_in"):
+        requests = [p for p in phrases[(lang, label)] if "\n" not in p]
+        for _ in range(len(requests) // 8):
+            a, other = rng.choice(requests), rng.choice(others)
+            a = a if a[-1:] in ".!?" else a + "."
+            text = (f"{other} {a}" if rng.random() < 0.5
+                    else f"{a} {rng.choice(ALSO[lang])} {other[0].lower()}{other[1:]}")
+            out.append((text, label, ["mixed"]))
+    rng = random.Random(f"{seed}-{part}-{lang}-spam")
+    spam = [p.split("\n", 1) for p in phrases[(lang, "unrelated")] if "\n" in p]
+    footers = [f for _, f in spam] + _side_of_list(SPAM_FOOTERS[lang], seed, f"footers-{lang}", part)
+    for _ in range(len(spam) * 2):
+        head, footer = rng.choice(spam)[0], rng.choice(footers)
+        out.append((f"{head}\n{footer}", "unrelated", ["recombined"]))
+    return out
 
 
 def message(phrase: str, label: str, lang: str, rng: random.Random, side: dict, tags: list[str]) -> tuple[str, str]:
@@ -325,13 +405,15 @@ def build(seed: int = SEED, phrases: dict | None = None) -> dict[str, list[dict]
                 a, b = rng.choice(outs), rng.choice(ins)
                 a, b = (a, b) if rng.random() < 0.5 else (b, a)
                 mixes.append(rng.choice(MIX[lang]).format(a=a, b=b[0].lower() + b[1:]))
+            made = generated(seed, part, lang, side["phrases"])
             for label in LABELS:
                 pool = [(p, []) for p in side["phrases"][(lang, label)]]
                 if label == "ambiguous":
                     pool += [(m, ["mixed"]) for m in mixes]
+                pool += [(p, tags) for p, lab, tags in made if lab == label]
                 for phrase, base_tags in pool:
                     rng = random.Random(f"{seed}-{lang}-{label}-{phrase}")
-                    n = 1 if "mixed" in base_tags else VARIANTS[label]
+                    n = 1 if base_tags else VARIANTS[label]  # a made-up mix or combination: one wrapping
                     for _ in range(n):
                         tags = list(base_tags)
                         subject, body = message(phrase, label, lang, rng, side, tags)

@@ -48,6 +48,10 @@ _AUTHORIZED_USER = re.compile(r"\b(authori[sz]ed user|usuari[oa] autorizad[oa])"
 # "the do-not-market list", "lista de no contactar": a place, not a negation ("take me off the DNM list").
 _DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(ing)?|no[- ](contactar|llamar|publicidad))"
                           r"(?=[- ](list|lista)\b|\b)")
+# "Reply STOP to unsubscribe", "responda BAJA": an instruction in a mailing's footer, not a request.
+_FOOTER_COMMAND = re.compile(r"\b(reply|text|txt|send|press|responda|responde|envie|conteste)\s+(with\s+|con\s+)?"
+                             r"[\"'(]?(stop|remove|unsubscribe|end|quit|cancel|no|opt[- ]?out|baja|alto|salir|0)\b")
+_AS_LONG_AS = re.compile(r"\b(as long as|so long as|siempre (que|y cuando)|a menos que|a no ser que)\b")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
 
 
@@ -59,6 +63,8 @@ def normalize(text: str) -> str:
     text = _BARE_CONTRACTION.sub(lambda m: {"ca": "can", "wo": "will"}.get(m.group(1), m.group(1)) + " not", text)
     text = _DO_NOT_LIST.sub(" dnmlist ", text)
     text = _AUTHORIZED_USER.sub(" authorizeduser ", text)
+    text = _FOOTER_COMMAND.sub(" footercommand ", text)
+    text = _AS_LONG_AS.sub(" aslongas ", text)
     return _DIGITS.sub("0", text)
 
 
@@ -116,7 +122,9 @@ _LEXICON = {
     "give": "give giving doy damos otorgo otorgar grant granting",
     "objection": "problem problema problemas mind molesta importa objection objections inconveniente",
     "dnm": "dnmlist suppression",
-    "cond": "unless only except excepto salvo solo solamente provided mientras partial parcial instead",
+    "cond": "unless only except excepto salvo solo solamente provided mientras partial parcial instead aslongas "
+            "depending depends depende",
+    "footer": "footercommand",
     "outstate": "exclusion restriction restrictions restriccion bloqueo",
 }
 _PREFIXES = (("exclu", "remove"), ("inclu", "add"), ("autoriz", "consent"), ("consent", "consent"),
@@ -128,7 +136,15 @@ _NEGATIONS = frozenset(_LEXICON["neg"].split())
 _SCOPE_BREAKS = frozenset("but pero however sino aunque although though also tambien and y".split())
 _DETERMINERS = frozenset("my the your this that previous earlier prior last mi la el su".split())
 _NEGATION_SCOPE = 6  # words after a negation that it governs
-_WORD_OR_MARK = re.compile(r"[a-z]+(?:-[a-z]+)?|[?.!,;:\n]")
+# A negated negative ("do not exclude me from offers", "no objection to you using my data") is where the
+# negation stops: what follows is wanted, so it is not marked negated.
+_NEGATIVE_VERBS = frozenset({"stop", "remove", "refuse", "objection"})
+_WORD_OR_MARK = re.compile(r"[a-z]+(?:-[a-z]+)?|[?\u00bf.!,;:\n]")
+# A clause that starts "should I / do I / is my / would opting ..." asks something (typed questions often
+# lose their "?"); "can you / would you / do not" is a request, not a question.
+_AUXILIARIES = frozenset("should would could can do does did is are am was will have has".split())
+_NOT_A_QUESTION_AFTER = frozenset("you u not no please pls kindly".split())
+_CLAUSE_START = frozenset(("", "?", "\u00bf", ".", "!", ";", ":", ",", "\n"))
 
 
 # Typos: a lexicon word of 5+ letters with one letter deleted still names its concept, and so does
@@ -140,7 +156,12 @@ for _word, _c in _CONCEPT.items():
             _FUZZY.setdefault(_word[:_i] + _word[_i + 1:], _c)
 
 
+_NO_CONCEPT = frozenset({"opting", "opted", "opts"})  # "opting" is not a typo of "optin": the next word says
+
+
 def _concept(word: str) -> str | None:
+    if word in _NO_CONCEPT:
+        return None
     concept = _CONCEPT.get(word)
     if concept is None and len(word) >= 5:
         concept = next((c for prefix, c in _PREFIXES if word.startswith(prefix)), None)
@@ -151,20 +172,37 @@ def _concept(word: str) -> str | None:
     return concept
 
 
+def _reverses(seq: list[str], concept: str, word: str, previous: str) -> bool:
+    """Undoing a restriction is asking for marketing: "take me off the suppression list", "cancel my
+    opt-out", "quiten la restricción", "stop excluding me", "dejen de bloquear": a stop/remove concept
+    earlier in the clause, then the list or the opt-out state, or a second stop/remove as a gerund
+    ("excluding") or an infinitive after "de" ("de excluirme")."""
+    if concept not in ("dnm", "outstate", "stop", "remove"):
+        return False
+    earlier = next((c for c in reversed(seq) if c != "qstart"), "|")  # the concept before, same clause
+    if earlier.lstrip("n") not in ("stop", "remove"):
+        return False
+    return concept in ("dnm", "outstate") or word.endswith("ing") or previous == "de"
+
+
 def concepts(normalized: str) -> list[str]:
     """Concept tokens of normalized text: c_<concept>, c_n<concept> inside a negation, and pairs."""
     seq: list[str] = []  # concepts in order; "|" ends a clause
     scope, previous, before = 0, "", ""
-    for word in _WORD_OR_MARK.findall(normalized):
+    words = _WORD_OR_MARK.findall(normalized)
+    for i, word in enumerate(words):
+        if word in _AUXILIARIES and previous in _CLAUSE_START and i + 1 < len(words) \
+                and words[i + 1] not in _NOT_A_QUESTION_AFTER:
+            seq.append("qstart")
         if word in ("out", "opt-out", "optout") and (previous in _DETERMINERS or (
                 word == "out" and previous == "opt" and before in _DETERMINERS)):
             before, previous, word = previous, word, "exclusion"  # "my opt-out": the state, not the verb
         else:
             before, previous, word = previous, word, (
-                "optin" if word == "in" and previous in ("opt", "back") else word)
-        if len(word) == 1 and word in "?.!,;:\n":
+                "optin" if word == "in" and previous in ("opt", "back", "opted", "opting") else word)
+        if len(word) == 1 and word in "?\u00bf.!,;:\n":
             scope = 0
-            seq.append("q" if word == "?" else "|")
+            seq.append("q" if word in "?\u00bf" else "|")
         elif word in _SCOPE_BREAKS:
             scope = 0
             seq.append("|")
@@ -175,7 +213,11 @@ def concepts(normalized: str) -> list[str]:
             concept = _concept(word)
             scope = max(0, scope - 1)
             if concept:
-                seq.append(("n" + concept) if scope else concept)
+                if _reverses(seq, concept, word, before):
+                    seq.append("reverse")
+                seq.append(("n" + concept) if scope and concept != "footer" else concept)  # a footer is never negated
+                if scope and concept in _NEGATIVE_VERBS:
+                    scope = 0  # "no longer object to marketing use": the negation ends at the negative verb
     tokens = ["c_" + c for c in seq if c != "|"]
     for prev, cur in zip(seq, seq[1:]):
         if prev != "|" and cur != "|":

@@ -179,3 +179,35 @@ def test_the_split_is_frozen_and_new_phrasings_never_move_held_out_ones(tmp_path
         lines = (TRAINING_DIR / f"{part}.jsonl").read_text(encoding="utf-8").splitlines()
         assert len(lines) == len(examples[part])
         assert json.loads(lines[0])["body"] == examples[part][0]["body"]
+
+
+def _concepts(text: str) -> list[str]:
+    return intent_model.concepts(intent_model.normalize(text))
+
+
+def test_a_negated_negative_ends_the_negation() -> None:
+    # what follows "no longer object" / "no problem with" is wanted; what follows "do not use" is not
+    assert {"c_mkt", "c_use", "c_data"} <= set(_concepts("I no longer object to marketing use of my info."))
+    assert not {"c_nmkt", "c_nuse", "c_ndata"} & set(_concepts("I no longer object to marketing use of my info."))
+    assert {"c_nuse", "c_ndata", "c_nmkt"} <= set(_concepts("Please do not use my data for marketing."))
+    assert "c_use" in _concepts("No problem with you using my data.")
+
+
+def test_undoing_a_restriction_is_marked_as_a_reversal() -> None:
+    for text in ("Take me off the do-not-market list.", "Please stop excluding me from promotions.",
+                 "Cancel my opt-out.", "Quiten la restricción de mi cuenta.", "Dejen de bloquear las ofertas."):
+        assert "c_reverse" in _concepts(text), text
+    for text in ("Stop sending me offers.", "Put me on the do not market list.", "Opt me out, stop using my data.",
+                 "Remove me from marketing.", "Dejen de usar mis datos."):
+        assert "c_reverse" not in _concepts(text), text
+
+
+def test_footer_commands_and_typed_questions_have_their_own_concepts() -> None:
+    assert "c_footer" in _concepts("Big sale today!\nReply REMOVE to be taken off this list.")
+    assert "c_footer" in _concepts("Para no recibir más mensajes responda BAJA.")
+    assert "c_footer" not in _concepts("Remove me from your marketing.")
+    assert "c_qstart" in _concepts("should i opt out")
+    assert "c_qstart" in _concepts("Hi, is my opt out still active")
+    assert "c_qstart" not in _concepts("Can you opt me out?")
+    assert "c_qstart" not in _concepts("Do not use my data.")
+    assert "c_add" not in _concepts("Would opting out change my plan?")  # "opting" is not a typo of "optin"
