@@ -18,6 +18,7 @@ let it generalise from a few thousand examples to phrasings it never saw (see do
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -159,6 +160,7 @@ for _word, _c in _CONCEPT.items():
 _NO_CONCEPT = frozenset({"opting", "opted", "opts"})  # "opting" is not a typo of "optin": the next word says
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the fuzzy look-up tries every deletion: words repeat, remember them
 def _concept(word: str) -> str | None:
     if word in _NO_CONCEPT:
         return None
