@@ -44,6 +44,9 @@ _NEGATION = re.compile(r"\b(not|n't|never|no|nunca)\b[^.!?\n]{0,25}$", re.I)
 _TOPIC = re.compile(r"\b(cpni|privacy|privacidad|consent|consentimiento|marketing|publicidad|datos|data)\b", re.I)
 
 _OUT = [re.compile(p, re.I | re.M) for p in _OPT_OUT]
+# "opt my mother out", "opt me and my wife out": the keyword baseline only knows "opt (me) out"; the
+# safety net also looks for "opt ... out" with up to five words between.
+_OPT_SOMEONE_OUT = [re.compile(r"\bopt\s+(?!in\b)(?:[\w']+\s+){1,5}?out\b", re.I)]
 _IN = [re.compile(p, re.I | re.M) for p in _OPT_IN]
 
 
@@ -98,9 +101,10 @@ class KeywordClassifier:
 class GuardedClassifier:
     """The model, with the keyword baseline as a safety net for the one error that matters.
 
-    When the keywords find a plain (not negated) opt-out request in a short message and the model
-    says anything else, the opt-out score is raised to GUARD_SCORE, so that decide sends the message
-    to a person (policy.opt_out_floor) instead of ignoring it or applying something else.
+    When the keywords find a plain (not negated) opt-out request in a short message (or "opt ... out"
+    with someone named between) and the model says anything else, the opt-out score is raised to
+    GUARD_SCORE, so that decide sends the message to a person (policy.opt_out_floor) instead of
+    ignoring it or applying something else.
     """
 
     GUARD_SCORE = 0.5
@@ -115,7 +119,7 @@ class GuardedClassifier:
         if result.intent is Intent.OPT_OUT or len(text) > self.GUARD_MAX_CHARS:
             return result
         baseline = self.keywords.classify(subject, text)
-        if baseline.intent is not Intent.OPT_OUT:
+        if baseline.intent is not Intent.OPT_OUT and not _matches(_OPT_SOMEONE_OUT, model_input(subject, text).lower())[0]:
             return result
         scores = dict(result.scores)
         scores[Intent.OPT_OUT.value] = max(scores.get(Intent.OPT_OUT.value, 0.0), self.GUARD_SCORE)

@@ -211,3 +211,28 @@ def test_footer_commands_and_typed_questions_have_their_own_concepts() -> None:
     assert "c_qstart" not in _concepts("Can you opt me out?")
     assert "c_qstart" not in _concepts("Do not use my data.")
     assert "c_add" not in _concepts("Would opting out change my plan?")  # "opting" is not a typo of "optin"
+
+
+class _SaysUnrelated:
+    """A stand-in model that reads everything as unrelated mail (the safety net's worst case)."""
+
+    def classify(self, subject: str, text: str):  # noqa: ANN201
+        from optout_daemon.pipeline.types import Classification  # noqa: PLC0415
+        scores = {"opt_out": 0.05, "opt_in": 0.05, "ambiguous": 0.1, "unrelated": 0.8}
+        return Classification(Intent.UNRELATED, 0.8, scores, "stand-in", ())
+
+
+@pytest.mark.parametrize(("text", "raised"), [
+    ("How do I cancel my home internet? Opt me and my wife out.", True),
+    ("Please opt my mother out, she is 84.", True),
+    ("Remove me from your marketing list.", True),
+    ("Do not opt my husband out, he likes the deals.", False),
+    ("Opt me in, I want the offers.", False),
+    ("My internet is down again.", False),
+])
+def test_the_safety_net_sends_opt_out_requests_the_model_missed_to_a_person(text: str, raised: bool) -> None:
+    from optout_daemon.pipeline.classify import GuardedClassifier  # noqa: PLC0415
+    result = GuardedClassifier(_SaysUnrelated()).classify("", text)
+    assert result.intent is Intent.UNRELATED  # the intent is not changed, only the opt-out score
+    assert (result.scores["opt_out"] >= GuardedClassifier.GUARD_SCORE) is raised
+    assert ("keywords_suggest_opt_out" in result.reasons) is raised
