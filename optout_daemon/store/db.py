@@ -200,6 +200,8 @@ def _store_arrivals_sqlite(engine: Engine, rows: list[dict]) -> list[int | None]
                 cur.close()
         finally:
             conn.close()
+    except DBAPIError as exc:  # the pool could not connect
+        raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
     except sqlite3.Error as exc:  # the disk is full, the lock is held, the file is gone...
         raise StoreUnavailable(str(exc)) from exc
     return [found.get(k) for k in keys]

@@ -162,3 +162,13 @@ def test_two_workers_never_claim_the_same_message(store):
         t.join()
     assert not set(claims["a"]) & set(claims["b"])
     assert len(claims["a"]) + len(claims["b"]) == 40
+
+
+def test_a_store_that_cannot_be_opened_is_unavailable_not_a_crash(tmp_path):
+    from optout_daemon.store.db import StoreUnavailable
+
+    engine = make_engine(f"sqlite:///{tmp_path}/gone/optout.db")
+    (tmp_path / "gone").rmdir()
+    (tmp_path / "gone").write_text("a file where the database's folder was")
+    with pytest.raises(StoreUnavailable, match="unable to open database file"):
+        store_arrivals(engine, [Arrival(raw(), "smtp")])
