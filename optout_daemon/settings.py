@@ -331,6 +331,11 @@ def _validate(s: Settings) -> None:
             raise bad("mailbox.addresses", addr, "each entry must be an email address like marketing@carrier.com")
     if not re.fullmatch(r"[^@\s]+@[^@\s]+", s.notices.from_address):
         raise bad("notices.from_address", s.notices.from_address, "use an email address")
+    forward = s.policy.support_forward_address
+    if forward and not re.fullmatch(r"[^@\s]+@[^@\s]+", forward):
+        raise bad("policy.support_forward_address", forward, "use one email address, or \"\" to forward nothing")
+    if forward.lower() in (a.lower() for a in s.mailbox.addresses):
+        raise bad("policy.support_forward_address", forward, "not one of mailbox.addresses: that would loop")
     if bool(s.smtp.tls_cert) != bool(s.smtp.tls_key):
         raise bad("smtp.tls_cert", s.smtp.tls_cert, "set both smtp.tls_cert and smtp.tls_key, or neither")
     if s.smtp.require_starttls and not s.smtp.tls_cert:

@@ -102,3 +102,14 @@ def test_bad_config_stops_the_daemon_with_one_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert lines == ["optout-daemon: config error: smtp.port = 'eighty' (from OPTOUT_SMTP_PORT) is not a whole "
                      "number: fix it in the config file or the environment"]
+
+
+def test_a_support_forward_address_must_be_an_address_outside_the_mailbox():
+    from optout_daemon.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=r"policy.support_forward_address = 'support' is not allowed: use one email"):
+        load_settings(None, environ={"OPTOUT_POLICY_SUPPORT_FORWARD_ADDRESS": "support"})
+    with pytest.raises(SettingsError, match="that would loop"):
+        load_settings(None, environ={"OPTOUT_POLICY_SUPPORT_FORWARD_ADDRESS": "Marketing@example.com"})
+    assert load_settings(None, environ={"OPTOUT_POLICY_SUPPORT_FORWARD_ADDRESS": "help@example.com"}
+                         ).policy.support_forward_address == "help@example.com"
