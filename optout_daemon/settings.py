@@ -313,6 +313,10 @@ def _coerce(key: str, value: Any, hint: Any, from_env: str | None) -> Any:
     raise SettingsError(f"{key}: unsupported type {hint}")
 
 
+def _is_address(value: str) -> bool:
+    return bool(re.fullmatch(r"[^@\s]+@[^@\s]+", value))
+
+
 def _validate(s: Settings) -> None:
     def bad(key: str, value: Any, allowed: str) -> SettingsError:
         return SettingsError(f"{key} = {value!r} is not allowed: {allowed}")
@@ -327,12 +331,12 @@ def _validate(s: Settings) -> None:
     if not s.mailbox.addresses:
         raise bad("mailbox.addresses", s.mailbox.addresses, "list at least one address the mailbox answers to")
     for addr in s.mailbox.addresses:
-        if not re.fullmatch(r"[^@\s]+@[^@\s]+", addr):
+        if not _is_address(addr):
             raise bad("mailbox.addresses", addr, "each entry must be an email address like marketing@carrier.com")
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+", s.notices.from_address):
+    if not _is_address(s.notices.from_address):
         raise bad("notices.from_address", s.notices.from_address, "use an email address")
     forward = s.policy.support_forward_address
-    if forward and not re.fullmatch(r"[^@\s]+@[^@\s]+", forward):
+    if forward and not _is_address(forward):
         raise bad("policy.support_forward_address", forward, "use one email address, or \"\" to forward nothing")
     if forward.lower() in (a.lower() for a in s.mailbox.addresses):
         raise bad("policy.support_forward_address", forward, "not one of mailbox.addresses: that would loop")

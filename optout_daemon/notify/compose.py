@@ -106,13 +106,21 @@ def _fixed_part(kind: str, language: str, settings: ComposeSettings) -> bytes:
     charset = Charset("utf-8")
     charset.body_encoding = QP  # readable in any mail client's source view
     msg = MIMEText(body, "plain", charset)
-    msg["From"] = email.utils.formataddr((str(Header(settings.from_name, "utf-8")), settings.from_address))
-    msg["Subject"] = Header(subject, "utf-8") if not subject.isascii() else subject
+    msg["From"] = _from(settings)
+    msg["Subject"] = _subject(subject)
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["Content-Language"] = language if language in LANGUAGES else "en"
     msg[settings.loop_header] = kind
     return msg.as_bytes(policy=_CRLF)
+
+
+def _from(settings: ComposeSettings) -> str:
+    return email.utils.formataddr((str(Header(settings.from_name, "utf-8")), settings.from_address))
+
+
+def _subject(text: str) -> str | Header:
+    return text if text.isascii() else Header(text, "utf-8")
 
 
 def clear_caches() -> None:
@@ -137,10 +145,9 @@ def compose_forward(key: str, recipient: str, subject: str, original: bytes | No
     from email.mime.multipart import MIMEMultipart  # noqa: PLC0415
 
     msg = MIMEMultipart()
-    msg["From"] = email.utils.formataddr((str(Header(settings.from_name, "utf-8")), settings.from_address))
+    msg["From"] = _from(settings)
     msg["To"] = recipient
-    subject = " ".join(f"Fwd: {subject}".split())[:200]
-    msg["Subject"] = Header(subject, "utf-8") if not subject.isascii() else subject
+    msg["Subject"] = _subject(" ".join(f"Fwd: {subject}".split())[:200])
     msg["Date"] = email.utils.formatdate(usegmt=True)
     msg["Message-ID"] = message_id_for(key, settings.from_address.rsplit("@", 1)[-1])
     msg["Auto-Submitted"] = "auto-generated"
