@@ -392,7 +392,7 @@ def evaluate(model_dir: Path, heldout_path: Path) -> str:
     lines = [f"Held-out set: {heldout_path} ({len(rows)} messages: "
              + ", ".join(f"{sum(r['lang'] == lang for r in rows)} {lang}" for lang in langs) + ")",
              f"model: {model_dir} (version {model.version}); baseline: KeywordClassifier", "",
-             f"| class | support | model P | model R | model F1 | baseline P | baseline R | baseline F1 |",
+             "| class | support | model P | model R | model F1 | baseline P | baseline R | baseline F1 |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for label in LABELS:
         mp, mr, mf, n = m[label]
