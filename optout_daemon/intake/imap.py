@@ -240,6 +240,9 @@ class MailboxSession:
             self.stop.wait(self.acc.poll_interval_seconds)
             return
         c = self.client
+        c.noop()  # the server does not report at IDLE's start what came since our SEARCH: ask now
+        if self._announced_meanwhile():
+            return
         c.idle()
         deadline = time.monotonic() + min(self.acc.idle_timeout_seconds, MAX_IDLE_SECONDS)
         while not self.stop.is_set():
@@ -256,6 +259,15 @@ class MailboxSession:
             if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
                 break
         c.idle_done()
+
+    def _announced_meanwhile(self) -> bool:
+        """Did the server report new mail beside the replies since the last SEARCH (a message
+        appended between our SEARCH and our IDLE)? It says so once, and IDLE (Dovecot's at least)
+        does not say it again: that message would wait for the next IDLE re-issue. imaplib keeps
+        such untagged replies."""
+        pending = getattr(self.client._imap, "untagged_responses", {})  # noqa: SLF001
+        exists, recent = pending.pop("EXISTS", None), pending.pop("RECENT", None)
+        return bool(exists or recent)
 
     def close(self, polite: bool = False) -> None:
         client, self.client = self.client, None

@@ -387,3 +387,29 @@ def test_backoff_grows_with_jitter_and_resets():
         assert ceiling * 0.5 <= delay <= ceiling
     b.reset()
     assert b.next() <= 1.0
+
+
+def test_mail_appended_between_search_and_idle_is_fetched_at_once(tmp_path, dovecot):
+    """A message appended between the watcher's SEARCH and its IDLE: Dovecot's IDLE does not report
+    it when it starts (only what changes during IDLE), so the watcher asks (NOOP) before idling."""
+    import threading
+
+    from optout_daemon.intake.imap import MailboxSession
+
+    settings = imap_settings(tmp_path, dovecot, poll=3000.0, idle=30.0)
+    engine = make_engine(settings.database.url)
+    upgrade(engine)
+    session = MailboxSession(settings.imap.accounts[0], "INBOX", engine, threading.Event())
+    session.open()
+    try:
+        assert session.drain().moved == 0
+        session.client.noop()  # what SELECT reported has been read
+        session.client._imap.untagged_responses.clear()  # noqa: SLF001
+        dovecot.append(opt_outs(1, "between"))  # after our SEARCH, before our IDLE
+        started = time.monotonic()
+        session.wait()
+        assert time.monotonic() - started < 15, "it idled instead of fetching what had come"
+        assert session.drain().moved == 1
+    finally:
+        session.close()
+    assert [r.message_id for r in rows(settings)] == ["<between0@example.net>"]
