@@ -45,7 +45,7 @@ class Context:
             try:
                 revision = current_revision(engine)
             except Exception as exc:  # noqa: BLE001
-                raise CliError(f"cannot reach the database ({type(exc).__name__}: {str(exc)[:200]}): check "
+                raise CliError(f"cannot reach the database ({one_line(exc)}): check "
                                f"database.url / OPTOUT_DATABASE_URL") from None
             if revision != head_revision():
                 raise CliError("the database schema is not up to date: run 'optout-daemon db upgrade' first")
@@ -56,6 +56,13 @@ class Context:
 
         s = self.settings.logging
         configure_logging(s.level, s.format, s.debug_unredacted, stream=sys.stderr)
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """An error in one line: the driver's own message (not SQLAlchemy's wrapper and its links)."""
+    inner = getattr(exc, "orig", None) or exc
+    text = " ".join(str(inner).split()) or type(inner).__name__
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from optout_daemon.cli import Context
+from optout_daemon.cli import Context, one_line
 from optout_daemon.settings import Settings, SettingsError, load_settings
 
 Check = tuple[bool, str, str]  # ok, what was checked, what was found / what to do
@@ -62,28 +62,19 @@ def _print(result: Check) -> None:
     print(f"{'OK  ' if ok else 'FAIL'} {what}: {detail}")
 
 
-def _reason(exc: BaseException, limit: int = 200) -> str:
-    """The error in one line: the driver's own message (not SQLAlchemy's wrapper and its links)."""
-    inner = getattr(exc, "orig", None) or exc
-    text = " ".join(str(inner).split()) or type(inner).__name__
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
-
-
 def check_store(settings: Settings) -> list[Check]:
-    from optout_daemon.store.db import current_revision, head_revision, make_engine  # noqa: PLC0415
+    from optout_daemon.store.db import current_revision, head_revision, make_engine, sqlite_file  # noqa: PLC0415
 
-    url = settings.database.url
-    if url.startswith("sqlite") and "///" in url and url.split("///", 1)[1] not in ("", ":memory:"):
-        path = Path(url.split("///", 1)[1])
-        if not path.exists():  # do not create it here: the daemon would start on an empty schema
-            return [(False, "store", f"no database at {path} (from {Path.cwd()}): run 'optout-daemon db upgrade' "
-                                     f"there, or set database.url")]
-    engine = make_engine(url, 1, min(settings.database.busy_timeout_seconds, 5.0))
+    path = sqlite_file(settings.database.url)
+    if path is not None and not path.exists():  # do not create it here: the daemon would start on an empty schema
+        return [(False, "store", f"no database at {path} (from {Path.cwd()}): run 'optout-daemon db upgrade' "
+                                 f"there, or set database.url")]
+    engine = make_engine(settings.database.url, 1, min(settings.database.busy_timeout_seconds, 5.0))
     where = engine.url.render_as_string(hide_password=True)
     try:
         revision = current_revision(engine)
     except Exception as exc:  # noqa: BLE001
-        return [(False, "store", f"{where} does not answer ({_reason(exc)}): check database.url and that the "
+        return [(False, "store", f"{where} does not answer ({one_line(exc)}): check database.url and that the "
                                  f"database server runs")]
     finally:
         engine.dispose()
@@ -103,11 +94,11 @@ def check_model(settings: Settings) -> list[Check]:
         classifier = load_classifier(kind, settings.classifier.model_path)
         result = classifier.classify("Stop", "Please stop using my information for marketing.")
     except FileNotFoundError as exc:  # its message names the folder and the three ways out
-        return [(False, f"classifier ({kind})", _reason(exc, 400))]
+        return [(False, f"classifier ({kind})", one_line(exc, 400))]
     except Exception as exc:  # noqa: BLE001
         fix = ("run 'optout-daemon model train', set classifier.model_path, or set classifier.kind = \"keywords\""
                if kind == "model" else "reinstall optout-daemon")
-        return [(False, f"classifier ({kind})", f"does not load ({type(exc).__name__}: {_reason(exc)}): {fix}")]
+        return [(False, f"classifier ({kind})", f"does not load ({type(exc).__name__}: {one_line(exc)}): {fix}")]
     return [(True, f"classifier ({kind})", f"loads; a plain opt-out reads as {result.intent.value}")]
 
 

@@ -25,13 +25,20 @@ class StoreUnavailable(Exception):
     """The database cannot be reached or written: a temporary failure (SMTP 451)."""
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for PostgreSQL or an in-memory database."""
+    path = url.split("///", 1)[1] if url.startswith("sqlite") and "///" in url else ""
+    return Path(path) if path and path != ":memory:" else None
+
+
 def make_engine(url: str, pool_size: int = 5, busy_timeout: float = 10.0) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        in_memory = url.endswith("///:memory:")
         engine = create_engine(url, connect_args={"timeout": busy_timeout, "check_same_thread": False},
-                               poolclass=NullPool if path == ":memory:" else None)
+                               poolclass=NullPool if in_memory else None)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
