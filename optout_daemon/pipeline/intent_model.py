@@ -58,8 +58,9 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": 
 
 def normalize(text: str) -> str:
     """Lower case, accents and apostrophe variants folded, "n't" split off, every number is "0"."""
-    text = unicodedata.normalize("NFKD", text.lower().translate(_APOSTROPHES))
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.lower().translate(_APOSTROPHES)
+    if not text.isascii():  # ASCII is already what NFKD and dropping combining marks give
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     text = text.replace("can't", "can not").replace("won't", "will not").replace("n't", " not")
     text = _BARE_CONTRACTION.sub(lambda m: {"ca": "can", "wo": "will"}.get(m.group(1), m.group(1)) + " not", text)
     text = _DO_NOT_LIST.sub(" dnmlist ", text)
@@ -238,14 +239,114 @@ def message_text(subject: str, body: str) -> str:
     return model_input(subject, split_reply(body)[0])
 
 
+class BowScorer:
+    """The shipped textcat's forward pass, computed directly from its weights.
+
+    The model is `spacy.TextCatBOW.v3` with exclusive classes: the ORTH ids of the tokens and the
+    hashes of their n-grams (thinc's `ops.ngrams`), counted once each, index a hashed weight table
+    twice (MurmurHash3 with seeds 0 and 1, modulo the table length, thinc's `SparseLinear.v2`); the sum
+    plus the bias goes through a softmax. Going through `nlp(text)` does the same arithmetic behind
+    thinc's layer calls, `numpy.unique` and the `Doc.cats` bookkeeping: three quarters of the
+    classifier's time for one short message. `for_pipeline` returns None for any other architecture,
+    and `load` checks the scores against `nlp(text).cats` before using it.
+    """
+
+    def __init__(self, tokenizer, weights, bias, ngram_size: int, labels: tuple[str, ...]) -> None:  # noqa: ANN001
+        import numpy  # noqa: PLC0415
+        from spacy.attrs import ORTH  # noqa: PLC0415
+        from thinc.api import NumpyOps  # noqa: PLC0415
+
+        self._np, self._orth, self._ops = numpy, ORTH, NumpyOps()
+        self.tokenizer = tokenizer
+        self.length = weights.shape[0] // len(labels)
+        self.weights = weights.reshape(len(labels), self.length)
+        self.bias = bias.astype(numpy.float64)
+        self.ngram_size = ngram_size
+        self.labels = labels
+        self._buckets_of: dict[int, tuple[int, int]] = {}
+
+    @classmethod
+    def for_pipeline(cls, nlp) -> BowScorer | None:  # noqa: ANN001
+        model_cfg = nlp.config.get("components", {}).get("textcat", {}).get("model", {})
+        if (nlp.pipe_names != ["textcat"] or model_cfg.get("@architectures") != "spacy.TextCatBOW.v3"
+                or not model_cfg.get("exclusive_classes") or model_cfg.get("no_output_layer")):
+            return None
+        textcat = nlp.get_pipe("textcat")
+        nodes = {node.name: node for node in textcat.model.walk()}
+        sparse, ngrams = nodes.get("sparse_linear"), nodes.get("extract_ngrams")
+        if sparse is None or ngrams is None or sparse.attrs.get("v1_indexing") or "softmax_activation" not in nodes:
+            return None
+        return cls(nlp.tokenizer, sparse.get_param("W"), sparse.get_param("b"), ngrams.attrs["ngram_size"],
+                   tuple(textcat.labels))
+
+    def _buckets(self, keys):  # noqa: ANN001, ANN202 - uint64 keys -> (idx seed 0, idx seed 1)
+        """thinc's MurmurHash3_x86_32_uint64(key, seed) for seeds 0 and 1, vectorised."""
+        np = self._np
+        n = keys.shape[0]
+        h = np.zeros(2 * n, dtype=np.uint32)
+        h[n:] = 1
+        low = (keys & 0xFFFFFFFF).astype(np.uint32)
+        high = (keys >> np.uint64(32)).astype(np.uint32)
+        for part in (low, high):
+            k = np.concatenate((part, part)) * np.uint32(0xCC9E2D51)
+            k = ((k << np.uint32(15)) | (k >> np.uint32(17))) * np.uint32(0x1B873593)
+            h ^= k
+            h = ((h << np.uint32(13)) | (h >> np.uint32(19))) * np.uint32(5) + np.uint32(0xE6546B64)
+        h ^= np.uint32(8)
+        h ^= h >> np.uint32(16)
+        h *= np.uint32(0x85EBCA6B)
+        h ^= h >> np.uint32(13)
+        h *= np.uint32(0xC2B2AE35)
+        h ^= h >> np.uint32(16)
+        h %= np.uint32(self.length)
+        return h[:n], h[n:]
+
+    def scores(self, text: str) -> dict[str, float]:
+        np = self._np
+        ids = self.tokenizer(text).to_array(self._orth).tolist()
+        counts: dict[int, int] = {}
+        for key in ids:
+            counts[key] = counts.get(key, 0) + 1
+        if len(ids) >= 2:
+            unigrams = np.array(ids, dtype=np.uint64)
+            for n in range(2, self.ngram_size + 1):
+                if len(ids) >= n:
+                    for key in self._ops.ngrams(n, unigrams).tolist():
+                        counts[key] = counts.get(key, 0) + 1
+        buckets = self._buckets_of
+        missing = [key for key in counts if key not in buckets]
+        if missing:
+            if len(buckets) + len(missing) > _CACHE_LIMIT:
+                buckets.clear()
+                missing = list(counts)
+            first, second = self._buckets(np.array(missing, dtype=np.uint64))
+            buckets.update(zip(missing, zip(first.tolist(), second.tolist())))
+        index = [buckets[key] for key in counts]
+        columns = [i for i, _ in index] + [j for _, j in index]
+        values = np.array(list(counts.values()) * 2, dtype=np.float32)
+        logits = self.bias + self.weights[:, columns] @ values
+        exp = np.exp(logits - logits.max())
+        probs = exp / exp.sum()
+        return dict(zip(self.labels, probs.tolist()))
+
+
+_CACHE_LIMIT = 100_000  # n-gram keys whose weight columns are remembered (a few MB); forgotten all at once when full
+
+
 class SpacyIntentClassifier:
     """Loaded once at start-up; `classify` is CPU-bound: call it off the event loop."""
 
     name = NAME
 
-    def __init__(self, nlp) -> None:  # noqa: ANN001 - spacy.Language, imported lazily
+    def __init__(self, nlp, scorer: BowScorer | None = None) -> None:  # noqa: ANN001 - spacy.Language, imported lazily
         self.nlp = nlp
         self.version = nlp.meta.get("version", "")
+        self.scorer = scorer
+
+    def _scores(self, texts: list[str]) -> list[dict[str, float]]:
+        if self.scorer is not None:
+            return [self.scorer.scores(t) for t in texts]
+        return [doc.cats for doc in self.nlp.pipe(texts)]
 
     def classify(self, subject: str, text: str) -> Classification:
         model_text = model_input(subject, text)
@@ -255,7 +356,7 @@ class SpacyIntentClassifier:
             scores[Intent.AMBIGUOUS.value] = 1.0
             return Classification(intent=Intent.AMBIGUOUS, confidence=1.0, scores=scores, classifier=NAME,
                                   reasons=("model:intent empty message",))
-        cats = self.nlp(features(model_text)).cats
+        cats = self._scores([features(model_text)])[0]
         scores = {label: float(cats.get(label, 0.0)) for label in LABELS}
         best = max(LABELS, key=lambda label: scores[label])
         reasons: tuple[str, ...] = ()
@@ -272,15 +373,29 @@ class SpacyIntentClassifier:
         clauses = [c for c in _CLAUSES.split(text) if len(re.findall(r"\w+", c)) >= 2]
         if len(clauses) < 2:
             return False
-        cats = [doc.cats for doc in self.nlp.pipe(features(c) for c in clauses)]
+        cats = self._scores([features(c) for c in clauses])
         return (max(c[Intent.OPT_OUT.value] for c in cats) >= CONFLICT_SCORE
                 and max(c[Intent.OPT_IN.value] for c in cats) >= CONFLICT_SCORE)
+
+
+# Texts the direct scorer is checked on at load: it is used only when it gives spaCy's own scores.
+_SELF_CHECK = ("please opt me out", "Quiero que usen mis datos otra vez.", "what is this?",
+               "my bill is wrong\n\nc_stop c_mkt", "x", "")
+_SELF_CHECK_TOLERANCE = 1e-5
 
 
 def load(model_dir: Path) -> SpacyIntentClassifier:
     import spacy  # noqa: PLC0415 - slow import, only when the model is used
 
-    return SpacyIntentClassifier(spacy.load(Path(model_dir)))
+    nlp = spacy.load(Path(model_dir))
+    scorer = BowScorer.for_pipeline(nlp)
+    if scorer is not None:
+        for text in _SELF_CHECK:
+            direct, reference = scorer.scores(features(text)), nlp(features(text)).cats
+            if any(abs(direct[label] - reference[label]) > _SELF_CHECK_TOLERANCE for label in reference):
+                scorer = None
+                break
+    return SpacyIntentClassifier(nlp, scorer)
 
 
 def read_examples(path: Path) -> list[dict]:

@@ -12,10 +12,11 @@ import email.utils
 import html
 import re
 from email.message import Message
-from email.parser import BytesParser, HeaderParser
+from email.parser import HeaderParser
 from email.policy import compat32
 from html.parser import HTMLParser
 
+from optout_daemon.pipeline import mime
 from optout_daemon.pipeline.quotes import split_message, split_reply
 from optout_daemon.pipeline.types import AuthResult, ParsedMessage
 
@@ -29,7 +30,6 @@ MAX_HEADERS = 500  # header fields kept per message
 MAX_HEADER = 20_000  # characters kept per header field
 MAX_ADDRESS_HEADER = 4_000  # the address parser recurses per address: keep hostile lists short
 
-_parser = BytesParser(policy=compat32)
 _header_parser = HeaderParser(policy=compat32)
 
 
@@ -56,7 +56,7 @@ def parse(raw: bytes) -> ParsedMessage:
 
 def _parse(raw: bytes) -> ParsedMessage:
     defects: list[str] = []
-    msg = _parser.parsebytes(raw)
+    msg = mime.parsebytes(raw, compat32)
     headers = _headers(msg)
     defects.extend(type(d).__name__ for d in msg.defects)
 

@@ -62,6 +62,31 @@ def find_account_numbers(text: str, pattern: str) -> list[str]:
     return found
 
 
+_SEPARATED_RUN = re.compile(r"[0-9A-Za-z](?:[ \-.]?[0-9A-Za-z])*")
+
+
+def blank_out(text: str, number: str) -> str:
+    """Each place `number` is written, with at most one space, dash or dot between its characters,
+    replaced by a space. A pattern compiled per account number cost a third of a millisecond (re's
+    parser is Python, and every message brings new numbers); one run pattern and a find do the same."""
+
+    def blank(m: re.Match[str]) -> str:
+        run = m.group(0)
+        at = [i for i, ch in enumerate(run) if ch not in " -."]
+        chars = "".join(run[i] for i in at)
+        if number not in chars:
+            return run
+        out, last, k = [], 0, chars.find(number)
+        while k >= 0:
+            out += [run[last:at[k]], " "]
+            last = at[k + len(number) - 1] + 1
+            k = chars.find(number, k + len(number))
+        out.append(run[last:])
+        return "".join(out)
+
+    return _SEPARATED_RUN.sub(blank, text) if number else text
+
+
 _PHONE_CANDIDATE = re.compile(r"\+?[\d(][\d().\- ]*")  # one character class: linear, no backtracking
 _NANP = frozenset({"US", "CA"})
 
@@ -165,7 +190,7 @@ def _gather(message: ParsedMessage, directory: CustomerDirectory, policy: Resolv
         reasons.append("account_number_not_found")
     phone_text = text
     for number in matched:  # digits that are an account number are not also a phone number
-        phone_text = re.sub(r"[ \-.]?".join(re.escape(ch) for ch in number), " ", phone_text)
+        phone_text = blank_out(phone_text, number)
     for e164 in find_phones(phone_text, policy.default_region):
         found.add(directory.by_phone(e164), Evidence("phone", e164))
     return found, sender_of_record

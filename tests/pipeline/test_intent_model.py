@@ -236,3 +236,13 @@ def test_the_safety_net_sends_opt_out_requests_the_model_missed_to_a_person(text
     assert result.intent is Intent.UNRELATED  # the intent is not changed, only the opt-out score
     assert (result.scores["opt_out"] >= GuardedClassifier.GUARD_SCORE) is raised
     assert ("keywords_suggest_opt_out" in result.reasons) is raised
+
+
+def test_the_direct_scorer_gives_spacys_own_scores(model) -> None:  # noqa: ANN001
+    assert model.scorer is not None  # the shipped architecture is the one BowScorer computes
+    rows = intent_model.read_examples(TRAINING_DIR / "heldout.jsonl")[:300]
+    texts = [intent_model.features(intent_model.message_text(r["subject"], r["body"])) for r in rows]
+    texts += ["x", "?", "  two  spaces\n\n\ttab :) (: o.O", "c_stop c_stop c_stop"]
+    for text in texts:
+        direct, reference = model.scorer.scores(text), model.nlp(text).cats
+        assert max(abs(direct[label] - reference[label]) for label in reference) < 1e-5, text

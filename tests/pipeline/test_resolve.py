@@ -15,6 +15,7 @@ from optout_daemon.pipeline.parse import parse
 from optout_daemon.pipeline.resolve import (
     CustomerRecord,
     ResolvePolicy,
+    blank_out,
     find_account_numbers,
     find_phones,
     resolve,
@@ -133,3 +134,13 @@ def test_find_phones_prefilter_and_hostile_text():
     assert find_phones("9 " * 2000 + "x", "US") == []
     assert find_phones("ref A4158675309, 4158675309x", "US") == []
     assert find_phones("+44 20 7946 0958", "US") == ["+442079460958"]
+
+
+@pytest.mark.parametrize(("text", "number", "expected"), [
+    ("stop 1234-5678-90 thanks, call 4158675309", "1234567890", "stop   thanks, call 4158675309"),
+    ("acct 1 2 3 4 5 6 7 8 9 0 and 1234567890", "1234567890", "acct   and  "),
+    ("AC-77.12 ac7712", "AC7712", "  ac7712"),  # letters as written, like the account pattern
+    ("12--34 1234", "1234", "12--34  "),  # two separators in a row are not one number
+])
+def test_an_account_number_is_blanked_out_in_any_common_form(text: str, number: str, expected: str) -> None:
+    assert blank_out(text, number) == expected
