@@ -28,6 +28,7 @@ from optout_daemon.settings import Settings
 from optout_daemon.store import ledger
 from optout_daemon.store.customers import DbDirectory
 from optout_daemon.store.db import is_postgres
+from optout_daemon.store.fast import execute
 from optout_daemon.store.tables import InboundMessage, MessageStatus, utcnow
 
 IM = InboundMessage.__table__
@@ -172,7 +173,7 @@ class Worker:
                     conn, [NoticeRequest(FORWARD_KIND, forward_to, parsed.language)], origin=f"msg{item.id}",
                     customer_id=customer.customer_id if customer else None, inbound_message_id=item.id,
                     consent_event_id=None, subject=parsed.subject, now=now)
-        result = conn.execute(_FINISH, {"b_id": item.id, "b_me": self.ident, "b_status": status, "b_now": now,
+        result = execute(conn, _FINISH, {"b_id": item.id, "b_me": self.ident, "b_status": status, "b_now": now,
                                         "b_outcome": json.dumps(outcome(analysis, decision))})
         if result.rowcount != 1:
             raise LeaseLost(f"message {item.id} was claimed by another worker")

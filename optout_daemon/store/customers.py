@@ -13,6 +13,7 @@ import phonenumbers
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from optout_daemon.pipeline.resolve import CustomerRecord, normalize_account
+from optout_daemon.store.fast import execute
 from optout_daemon.store.tables import Customer, CustomerEmail, CustomerPhone, utcnow
 
 COLUMNS = ("account_number", "name", "emails", "phones", "postal_zip")
@@ -157,24 +158,24 @@ class DbDirectory:
         self.conn = conn
 
     def by_email(self, email: str) -> list[tuple[CustomerRecord, datetime]]:
-        rows = self.conn.execute(_BY_EMAIL, {"b_value": email.lower()}).all()
+        rows = execute(self.conn, _BY_EMAIL, {"b_value": email.lower()}).all()
         return [(_record(r), r.on_record_since) for r in rows]
 
     def by_account(self, account_number: str) -> CustomerRecord | None:
-        row = self.conn.execute(_BY_ACCOUNT, {"b_value": normalize_account(account_number)}).first()
+        row = execute(self.conn, _BY_ACCOUNT, {"b_value": normalize_account(account_number)}).first()
         return _record(row) if row else None
 
     def by_phone(self, e164: str) -> list[CustomerRecord]:
-        rows = self.conn.execute(_BY_PHONE, {"b_value": e164}).all()
+        rows = execute(self.conn, _BY_PHONE, {"b_value": e164}).all()
         return [_record(r) for r in rows]
 
     def by_name(self, name: str) -> list[CustomerRecord]:
-        rows = self.conn.execute(_BY_NAME, {"b_value": " ".join(name.lower().split())}).all()
+        rows = execute(self.conn, _BY_NAME, {"b_value": " ".join(name.lower().split())}).all()
         return [_record(r) for r in rows]
 
     def get(self, customer_id: int) -> CustomerRecord | None:
-        row = self.conn.execute(_BY_ID, {"b_value": customer_id}).first()
+        row = execute(self.conn, _BY_ID, {"b_value": customer_id}).first()
         return _record(row) if row else None
 
     def record_addresses(self, customer_id: int, cutoff: datetime) -> tuple[str, ...]:
-        return tuple(self.conn.execute(_RECORD_ADDRESSES, {"b_value": customer_id, "b_cutoff": cutoff}).scalars())
+        return tuple(execute(self.conn, _RECORD_ADDRESSES, {"b_value": customer_id, "b_cutoff": cutoff}).scalars())

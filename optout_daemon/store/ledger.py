@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from optout_daemon.pipeline.types import ConsentStateValue, NoticeRequest
+from optout_daemon.store.fast import execute
 from optout_daemon.store.tables import (
     ConsentEvent,
     ConsentState,
@@ -51,6 +52,9 @@ _UPDATE_STATE = update(S).where(S.c.customer_id == bindparam("b_cid")).values(
 _UPDATE_STATE_CONFIRMED = _UPDATE_STATE.values(last_confirmed_at=bindparam("b_since"))
 _UPDATE_CONFIRMED = update(S).where(S.c.customer_id == bindparam("b_cid")).values(
     last_confirmed_at=bindparam("b_now"))
+_OPEN_REVIEW_OF_MESSAGE = select(RI.c.id).where(RI.c.inbound_message_id == bindparam("b_msg"),
+                                               RI.c.notice_id.is_(None))
+_INSERT_REVIEW = insert(RI).returning(RI.c.id)
 _INSERT_NOTICE = {
     "postgresql": pg_insert(NT).on_conflict_do_nothing(index_elements=["key"]).returning(NT.c.id),
     "sqlite": sqlite_insert(NT).on_conflict_do_nothing(index_elements=["key"]).returning(NT.c.id),
@@ -59,7 +63,7 @@ _INSERT_NOTICE = {
 
 def current_consent(conn: Connection, customer_id: int, default: str, lock: bool = False) -> CurrentConsent:
     query = _SELECT_STATE_LOCKED if lock and conn.dialect.name == "postgresql" else _SELECT_STATE
-    row = conn.execute(query, {"b_cid": customer_id}).first()
+    row = execute(conn, query, {"b_cid": customer_id}).first()
     if row is None:
         return CurrentConsent(ConsentStateValue(default), None, None, explicit=False)
     return CurrentConsent(ConsentStateValue(row.state), row.since, row.last_confirmed_at, explicit=True)
@@ -81,26 +85,26 @@ def apply_consent(conn: Connection, *, customer_id: int, new_state: ConsentState
         return None
     if current.state is new_state and not current.explicit and new_state is ConsentStateValue.OPTED_IN:
         return None  # an opt-in to the default state changes nothing
-    event_id = conn.execute(_INSERT_EVENT, {
+    event_id = execute(conn, _INSERT_EVENT, {
         "customer_id": customer_id, "old_state": current.state.value, "new_state": new_state.value,
         "occurred_at": now, "method": method, "inbound_message_id": inbound_message_id,
         "message_sha256": message_sha256, "decided_by": decided_by,
         "evidence": json.dumps(evidence, sort_keys=True, default=str) if evidence is not None else "",
         "note": note}).scalar_one()
     if current.explicit:
-        conn.execute(_UPDATE_STATE_CONFIRMED if confirmed else _UPDATE_STATE,
+        execute(conn, _UPDATE_STATE_CONFIRMED if confirmed else _UPDATE_STATE,
                      {"b_cid": customer_id, "b_state": new_state.value, "b_since": now, "b_event": event_id})
     else:
-        conn.execute(_INSERT_STATE, {"customer_id": customer_id, "state": new_state.value, "since": now,
+        execute(conn, _INSERT_STATE, {"customer_id": customer_id, "state": new_state.value, "since": now,
                                      "last_event_id": event_id, "last_confirmed_at": now if confirmed else None})
     return event_id
 
 
 def mark_confirmed(conn: Connection, customer_id: int, default: str, now: datetime) -> None:
     """Remember when the customer was last sent a confirmation (re-confirmations are rate-limited)."""
-    result = conn.execute(_UPDATE_CONFIRMED, {"b_cid": customer_id, "b_now": now})
+    result = execute(conn, _UPDATE_CONFIRMED, {"b_cid": customer_id, "b_now": now})
     if result.rowcount == 0:
-        conn.execute(_INSERT_STATE, {"customer_id": customer_id, "state": default, "since": now,
+        execute(conn, _INSERT_STATE, {"customer_id": customer_id, "state": default, "since": now,
                                      "last_event_id": None, "last_confirmed_at": now})
 
 
@@ -116,7 +120,7 @@ def queue_notices(conn: Connection, requests: Iterable[NoticeRequest], *, origin
     statement = _INSERT_NOTICE[conn.dialect.name]
     ids = []
     for req in requests:
-        new_id = conn.execute(statement, {
+        new_id = execute(conn, statement, {
             "key": f"{origin}:{req.kind}:{req.recipient}", "kind": req.kind, "language": req.language,
             "recipient": req.recipient, "customer_id": customer_id, "inbound_message_id": inbound_message_id,
             "consent_event_id": consent_event_id, "in_reply_to": in_reply_to[:998], "references": references,
@@ -135,17 +139,16 @@ def open_review(conn: Connection, *, inbound_message_id: int | None, reasons: It
     """Open a review item, unless one is already open for the same message (replays do nothing)."""
     now = now or utcnow()
     if inbound_message_id is not None and notice_id is None:
-        existing = conn.execute(select(RI.c.id).where(RI.c.inbound_message_id == inbound_message_id,
-                                                      RI.c.notice_id.is_(None))).first()
+        existing = execute(conn, _OPEN_REVIEW_OF_MESSAGE, {"b_msg": inbound_message_id}).first()
         if existing:
             return existing.id
-    return conn.execute(insert(RI).values(
-        inbound_message_id=inbound_message_id, notice_id=notice_id, status="open", intent=intent,
-        confidence=float(confidence), reasons=json.dumps(list(reasons)),
-        candidates=json.dumps(list(candidates), default=str), language=language, created_at=now,
-        due_at=(received_at or now) + deadline, claimed_by="", resolved_by="", resolution="", note="",
-        scores=json.dumps({k: round(float(v), 4) for k, v in (scores or {}).items()}), classifier=classifier[:64],
-    ).returning(RI.c.id)).scalar_one()
+    return execute(conn, _INSERT_REVIEW, {
+        "inbound_message_id": inbound_message_id, "notice_id": notice_id, "status": "open", "intent": intent,
+        "confidence": float(confidence), "reasons": json.dumps(list(reasons)),
+        "candidates": json.dumps(list(candidates), default=str), "language": language, "created_at": now,
+        "due_at": (received_at or now) + deadline, "claimed_by": "", "resolved_by": "", "resolution": "", "note": "",
+        "scores": json.dumps({k: round(float(v), 4) for k, v in (scores or {}).items()}),
+        "classifier": classifier[:64]}).scalar_one()
 
 
 def consent_history(conn: Connection, customer_id: int) -> list[dict[str, Any]]:
