@@ -18,6 +18,7 @@ let it generalise from a few thousand examples to phrasings it never saw (see do
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import json
@@ -260,10 +261,12 @@ class BowScorer:
         self.tokenizer = tokenizer
         self.length = weights.shape[0] // len(labels)
         self.weights = weights.reshape(len(labels), self.length)
-        self.bias = bias.astype(numpy.float64)
+        self.bias = bias.astype(numpy.float32)
         self.ngram_size = ngram_size
         self.labels = labels
-        self._buckets_of: dict[int, tuple[int, int]] = {}
+        self._row_of: dict[int, int] = {}  # n-gram key -> its row in _rows
+        self._rows = numpy.zeros((_CACHE_LIMIT, len(labels)), dtype=numpy.float32)
+        self._used = 0
 
     @classmethod
     def for_pipeline(cls, nlp) -> BowScorer | None:  # noqa: ANN001
@@ -303,34 +306,31 @@ class BowScorer:
 
     def scores(self, text: str) -> dict[str, float]:
         np = self._np
-        ids = self.tokenizer(text).to_array(self._orth).tolist()
-        counts: dict[int, int] = {}
-        for key in ids:
-            counts[key] = counts.get(key, 0) + 1
-        if len(ids) >= 2:
-            unigrams = np.array(ids, dtype=np.uint64)
-            for n in range(2, self.ngram_size + 1):
-                if len(ids) >= n:
-                    for key in self._ops.ngrams(n, unigrams).tolist():
-                        counts[key] = counts.get(key, 0) + 1
-        buckets = self._buckets_of
-        missing = [key for key in counts if key not in buckets]
-        if missing:
-            if len(buckets) + len(missing) > _CACHE_LIMIT:
-                buckets.clear()
-                missing = list(counts)
-            first, second = self._buckets(np.array(missing, dtype=np.uint64))
-            buckets.update(zip(missing, zip(first.tolist(), second.tolist())))
-        index = [buckets[key] for key in counts]
-        columns = [i for i, _ in index] + [j for _, j in index]
-        values = np.array(list(counts.values()) * 2, dtype=np.float32)
-        logits = self.bias + self.weights[:, columns] @ values
+        ids = self.tokenizer(text).to_array(self._orth)
+        parts = [ids] + [self._ops.ngrams(n, ids) for n in range(2, self.ngram_size + 1) if ids.shape[0] >= n]
+        counts = collections.Counter(np.concatenate(parts).tolist() if len(parts) > 1 else ids.tolist())
+        rows = [self._row_of.get(key) for key in counts]
+        if None in rows:
+            rows = self._add_rows(counts)
+        logits = self.bias + np.array(list(counts.values()), dtype=np.float32) @ self._rows[rows]
         exp = np.exp(logits - logits.max())
-        probs = exp / exp.sum()
-        return dict(zip(self.labels, probs.tolist()))
+        return dict(zip(self.labels, (exp / exp.sum()).tolist()))
+
+    def _add_rows(self, counts: collections.Counter) -> list[int]:
+        """Remember each new key's contribution (its two weight columns, summed) as a row."""
+        missing = [key for key in counts if key not in self._row_of]
+        if self._used + len(missing) > self._rows.shape[0]:
+            self._row_of.clear()  # full: start again (a few MB, re-learnt in a few hundred messages)
+            self._used, missing = 0, list(counts)
+        first, second = self._buckets(self._np.array(missing, dtype=self._np.uint64))
+        end = self._used + len(missing)
+        self._rows[self._used:end] = (self.weights[:, first] + self.weights[:, second]).T
+        self._row_of.update(zip(missing, range(self._used, end)))
+        self._used = end
+        return [self._row_of[key] for key in counts]
 
 
-_CACHE_LIMIT = 100_000  # n-gram keys whose weight columns are remembered (a few MB); forgotten all at once when full
+_CACHE_LIMIT = 100_000  # n-gram keys whose contributions are remembered (1.6 MB); forgotten all at once when full
 
 
 class SpacyIntentClassifier:
