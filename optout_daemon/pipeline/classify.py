@@ -46,7 +46,11 @@ _TOPIC = re.compile(r"\b(cpni|privacy|privacidad|consent|consentimiento|marketin
 _OUT = [re.compile(p, re.I | re.M) for p in _OPT_OUT]
 # "opt my mother out", "opt me and my wife out": the keyword baseline only knows "opt (me) out"; the
 # safety net also looks for "opt ... out" with up to five words between.
-_OPT_SOMEONE_OUT = [re.compile(r"\bopt\s+(?!in\b)(?:[\w']+\s+){1,5}?out\b", re.I)]
+# It also looks for a sentence that is only a stop word after another sentence ("How long is my
+# contract? Stop please."): the baseline reads "stop" alone only at the start or end of a line.
+_GUARD_OUT = [re.compile(r"\bopt\s+(?!in\b)(?:[\w']+\s+){1,5}?out\b", re.I),
+              re.compile(r"[.!?]\s+(stop|unsubscribe|baja|alto)(\s+(please|pls|now|por favor))?\s*([.!]|$)",
+                         re.I | re.M)]
 _IN = [re.compile(p, re.I | re.M) for p in _OPT_IN]
 
 
@@ -102,7 +106,7 @@ class GuardedClassifier:
     """The model, with the keyword baseline as a safety net for the one error that matters.
 
     When the keywords find a plain (not negated) opt-out request in a short message (or "opt ... out"
-    with someone named between) and the model says anything else, the opt-out score is raised to
+    with someone named between, or a sentence that is only "stop") and the model says anything else, the opt-out score is raised to
     GUARD_SCORE, so that decide sends the message to a person (policy.opt_out_floor) instead of
     ignoring it or applying something else.
     """
@@ -119,7 +123,7 @@ class GuardedClassifier:
         if result.intent is Intent.OPT_OUT or len(text) > self.GUARD_MAX_CHARS:
             return result
         baseline = self.keywords.classify(subject, text)
-        if baseline.intent is not Intent.OPT_OUT and not _matches(_OPT_SOMEONE_OUT, model_input(subject, text).lower())[0]:
+        if baseline.intent is not Intent.OPT_OUT and not _matches(_GUARD_OUT, model_input(subject, text).lower())[0]:
             return result
         scores = dict(result.scores)
         scores[Intent.OPT_OUT.value] = max(scores.get(Intent.OPT_OUT.value, 0.0), self.GUARD_SCORE)

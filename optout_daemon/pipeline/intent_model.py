@@ -46,6 +46,8 @@ _CLAUSES = re.compile(r"[.!?;\n]+\s*|\s+(?=(?:but|pero|then again|or actually|or
 
 _DIGITS = re.compile(r"\d+")
 _BARE_CONTRACTION = re.compile(r"\b(do|does|did|ca|wo|is|are|was|should|would|have|has)nt\b")
+# "donnt", "dnt", "dn't", "doont": a typed "don't" is still a negation (typos are a fact of this mailbox)
+_DONT_TYPO = re.compile(r"\b(do+n+'?t+|dn'?t)\b")
 _AUTHORIZED_USER = re.compile(r"\b(authori[sz]ed user|usuari[oa] autorizad[oa])")
 # "the do-not-market list", "lista de no contactar": a place, not a negation ("take me off the DNM list").
 _DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(ing)?|no[- ](contactar|llamar|publicidad))"
@@ -64,6 +66,7 @@ def normalize(text: str) -> str:
         text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     text = text.replace("can't", "can not").replace("won't", "will not").replace("n't", " not")
     text = _BARE_CONTRACTION.sub(lambda m: {"ca": "can", "wo": "will"}.get(m.group(1), m.group(1)) + " not", text)
+    text = _DONT_TYPO.sub("do not", text)
     text = _DO_NOT_LIST.sub(" dnmlist ", text)
     text = _AUTHORIZED_USER.sub(" authorizeduser ", text)
     text = _FOOTER_COMMAND.sub(" footercommand ", text)
@@ -222,6 +225,8 @@ def concepts(normalized: str) -> list[str]:
                 seq.append(("n" + concept) if scope and concept != "footer" else concept)  # a footer is never negated
                 if scope and concept in _NEGATIVE_VERBS:
                     scope = 0  # "no longer object to marketing use": the negation ends at the negative verb
+                if word == "anymore" and before in _NEGATIONS:
+                    scope = 0  # "ok with it before not anymore restrict my info": about what came before
     tokens = ["c_" + c for c in seq if c != "|"]
     for prev, cur in zip(seq, seq[1:]):
         if prev != "|" and cur != "|":
@@ -233,6 +238,23 @@ def features(model_text: str) -> str:
     """What the spaCy pipeline reads: the normalized text, then its concept tokens."""
     text = normalize(model_text)
     return text + "\n\n" + " ".join(concepts(text))
+
+
+_STOP_CONCEPTS = frozenset({"c_stop", "c_remove"})
+_GO_ON_CONCEPTS = frozenset({"c_add", "c_again", "c_consent", "c_want", "c_give", "c_yes", "c_keep", "c_send"})
+
+
+def _asks_to_stop(text_features: str) -> bool:
+    """The last request word outside any negation is a stop or remove word, and nothing reverses a
+    restriction ("stop excluding me", "cancel my opt-out"): an opt-in answer for such a message is for
+    a person, never automatic ("i was ok with the offers before not anymore restrict my info"; but "I
+    opted out by mistake, opt me back in" ends on the opt-in)."""
+    singles = [t for t in text_features.rsplit("\n\n", 1)[-1].split() if t.count("_") == 1]
+    if "c_reverse" in singles:
+        return False
+    last_stop = max((i for i, t in enumerate(singles) if t in _STOP_CONCEPTS), default=-1)
+    last_go_on = max((i for i, t in enumerate(singles) if t in _GO_ON_CONCEPTS), default=-1)
+    return last_stop > last_go_on
 
 
 def message_text(subject: str, body: str) -> str:
@@ -356,15 +378,21 @@ class SpacyIntentClassifier:
             scores[Intent.AMBIGUOUS.value] = 1.0
             return Classification(intent=Intent.AMBIGUOUS, confidence=1.0, scores=scores, classifier=NAME,
                                   reasons=("model:intent empty message",))
-        cats = self._scores([features(model_text)])[0]
+        text_features = features(model_text)
+        cats = self._scores([text_features])[0]
         scores = {label: float(cats.get(label, 0.0)) for label in LABELS}
         best = max(LABELS, key=lambda label: scores[label])
+        reason = ""
+        if best == Intent.OPT_IN.value and _asks_to_stop(text_features):
+            reason = "model:intent opt_in_beside_a_stop_request"
+        elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and self._clauses_conflict(text):
+            reason = "model:intent clauses_conflict"
         reasons: tuple[str, ...] = ()
-        if best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and self._clauses_conflict(text):
+        if reason:
             scores = {label: score * (1 - CONFLICT_SHIFT) for label, score in scores.items()}
             scores[Intent.AMBIGUOUS.value] += CONFLICT_SHIFT
             best = max(LABELS, key=lambda label: scores[label])
-            reasons = ("model:intent clauses_conflict",)
+            reasons = (reason,)
         return Classification(intent=Intent(best), confidence=scores[best], scores=scores, classifier=NAME,
                               reasons=(f"model:intent {best} {scores[best]:.2f}", *reasons))
 

@@ -229,6 +229,9 @@ class _SaysUnrelated:
     ("Do not opt my husband out, he likes the deals.", False),
     ("Opt me in, I want the offers.", False),
     ("My internet is down again.", False),
+    ("How long is my contract? Stop please.", True),
+    ("¿Cuánto debo este mes? Baja.", True),
+    ("Why did the stop sign ad run? I never stop by the store.", False),
 ])
 def test_the_safety_net_sends_opt_out_requests_the_model_missed_to_a_person(text: str, raised: bool) -> None:
     from optout_daemon.pipeline.classify import GuardedClassifier  # noqa: PLC0415
@@ -246,3 +249,20 @@ def test_the_direct_scorer_gives_spacys_own_scores(model) -> None:  # noqa: ANN0
     for text in texts:
         direct, reference = model.scorer.scores(text), model.nlp(text).cats
         assert max(abs(direct[label] - reference[label]) for label in reference) < 1e-5, text
+
+
+def test_a_negation_after_what_it_denies_and_a_typed_dont() -> None:
+    # "not anymore" is about what came before: the restriction after it is not negated
+    assert "c_stop" in intent_model.concepts(intent_model.normalize("ok with offers before not anymore restrict my info"))
+    assert "c_nstop" in intent_model.concepts(intent_model.normalize("please do not restrict my info"))
+    for typed in ("i donnt want promos", "i dnt want promos", "i doont want promos"):
+        assert intent_model.normalize(typed) == "i do not want promos"
+    assert intent_model.normalize("donate to charity") == "donate to charity"
+
+
+def test_an_opt_in_answer_that_ends_on_a_stop_request_goes_to_a_person(model) -> None:  # noqa: ANN001
+    result = model.classify("", "i was ok with the offers before not anymore restrict my info")
+    assert result.intent is not Intent.OPT_IN
+    assert intent_model._asks_to_stop(intent_model.features("offers were ok but restrict my info now"))
+    assert not intent_model._asks_to_stop(intent_model.features("I opted out by mistake, opt me back in"))
+    assert not intent_model._asks_to_stop(intent_model.features("please stop excluding me from the offers"))
