@@ -10,6 +10,8 @@ import subprocess
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from optout_daemon.store.db import make_engine
@@ -136,3 +138,61 @@ def test_sigterm_drain_answers_421_to_new_sessions(tmp_path, daemon_thread):
         assert raw.recv(200).startswith(b"421 ")
     finally:
         raw.close()
+
+
+def test_aiosmtpd_finds_the_same_hooks_through_the_short_dir(tmp_path) -> None:  # noqa: ANN001
+    import asyncio  # noqa: PLC0415
+
+    from aiosmtpd.lmtp import LMTP  # noqa: PLC0415
+    from aiosmtpd.smtp import SMTP  # noqa: PLC0415
+
+    from optout_daemon.intake.smtp import MailboxHandler, MailboxLMTP, MailboxSMTP  # noqa: PLC0415
+
+    class PlainHandler:  # what MailboxHandler would show aiosmtpd without its short dir()
+        pass
+
+    for name in dir(MailboxHandler):
+        if not name.startswith("__") and name != "__dir__":
+            setattr(PlainHandler, name, getattr(MailboxHandler, name))
+
+    async def hooks(server_class: type, handler: object) -> tuple:
+        server = server_class(handler)
+        return (sorted(server._smtp_methods), sorted(server._auth_methods), sorted(server._handle_hooks))
+
+    async def compare() -> None:
+        handler = MailboxHandler(make_settings(tmp_path), committer=None)
+        plain = PlainHandler.__new__(PlainHandler)
+        plain.__dict__.update(vars(handler))
+        for ours, theirs in ((MailboxSMTP, SMTP), (MailboxLMTP, LMTP)):
+            found = await hooks(ours, handler)
+            assert found == await hooks(theirs, plain)
+            assert "DATA" in found[0] and "RCPT" in found[2] and "PLAIN" in found[1]
+
+    asyncio.run(compare())
+
+
+_ATOM = "abcXYZ019!#$%&'*+/=?^_`{|}~-"
+
+
+@settings(max_examples=400, deadline=None)
+@given(local=st.lists(st.text(alphabet=_ATOM, min_size=1, max_size=8), min_size=1, max_size=3),
+       domain=st.lists(st.text(alphabet="abz09-", min_size=1, max_size=8), min_size=1, max_size=3),
+       rest=st.sampled_from(["", " SIZE=100", "  SIZE=1 BODY=8BITMIME", "SIZE=1", "\tSMTPUTF8", " (c) SIZE=1",
+                             ' "x"', " ", "<", ">"]),
+       before=st.sampled_from(["", " ", "x", '"q"@']))
+def test_plain_paths_give_what_aiosmtpd_gives(local, domain, rest, before) -> None:  # noqa: ANN001
+    import asyncio  # noqa: PLC0415
+
+    from aiosmtpd.smtp import SMTP  # noqa: PLC0415
+
+    from optout_daemon.intake.smtp import MailboxSMTP  # noqa: PLC0415
+
+    arg = f"<{before}{'.'.join(local)}@{'.'.join(domain)}>{rest}"
+
+    async def both() -> tuple:
+        class Handler:
+            pass
+        return MailboxSMTP(Handler())._getaddr(arg), SMTP(Handler())._getaddr(arg)
+
+    ours, theirs = asyncio.run(both())
+    assert ours == theirs
