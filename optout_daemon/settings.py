@@ -62,6 +62,8 @@ class WorkerSettings:
     max_attempts: int = 3
     lease_seconds: int = 60
     idle_poll_seconds: float = 0.5
+    yield_to_intake: bool = True
+    """Worker processes run under Linux's SCHED_IDLE policy (else at nice 5): intake comes first."""
 
 
 @dataclass

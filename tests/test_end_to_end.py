@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import os
 
 import pytest
 from sqlalchemy import select
@@ -50,6 +51,8 @@ def test_opt_out_over_smtp_is_recorded_and_confirmed_through_the_relay(tmp_path,
             return conn.execute(select(Notice.status)).scalar_one()
 
     wait_for(lambda: notice_status() == "sent", what="notice sent")
+    if processes == "1":  # worker.yield_to_intake (default): the worker uses only what intake leaves
+        assert [os.sched_getscheduler(p.pid) for p in d.daemon.worker_processes.processes] == [os.SCHED_IDLE]
 
 
 def test_opt_out_from_another_address_confirms_to_sender_and_address_of_record(tmp_path, customers_csv,
