@@ -245,8 +245,11 @@ def test_the_direct_scorer_gives_spacys_own_scores(model) -> None:  # noqa: ANN0
     assert model.scorer is not None  # the shipped architecture is the one BowScorer computes
     rows = intent_model.read_examples(TRAINING_DIR / "heldout.jsonl")[:300]
     texts = [intent_model.features(intent_model.message_text(r["subject"], r["body"])) for r in rows]
-    texts += ["x", "?", "  two  spaces\n\n\ttab :) (: o.O", "c_stop c_stop c_stop"]
+    texts += ["x", "?", "  two  spaces\n\n\ttab :) (: o.O", "c_stop c_stop c_stop",
+              "hello,\n\nplease stop.\n" + "thank you for your help.\n" * 40 + "\u00a0\n \n\t a.\nc_stop"]
     for text in texts:
+        orth = model.scorer.tokenizer(text).to_array("ORTH").tolist()
+        assert orth == model.nlp.tokenizer(text).to_array("ORTH").tolist(), text  # the same tokens
         direct, reference = model.scorer.scores(text), model.nlp(text).cats
         assert max(abs(direct[label] - reference[label]) for label in reference) < 1e-5, text
 
