@@ -247,7 +247,9 @@ class _Body:
 
     def _leaf(self, part: Message, ctype: str, attached: bool) -> None:
         disposition = str(part.get("content-disposition", "")).lower()
-        if part.get_filename() or disposition.startswith("attachment"):
+        # get_filename() parses both headers' parameters: only when one of them names a file
+        named = "name" in disposition or "name" in str(part.get("content-type", "")).lower()
+        if (named and part.get_filename()) or disposition.startswith("attachment"):
             if ctype != "text/rfc822-headers":
                 return
         readable = ctype in ("text/plain", "text/html", "text/rfc822-headers") or (
@@ -273,8 +275,8 @@ class _Body:
         if not isinstance(payload, bytes):
             raw_payload = part.get_payload()
             payload = raw_payload.encode("utf-8", "surrogateescape") if isinstance(raw_payload, str) else b""
-        try:
-            charset = part.get_content_charset()
+        try:  # parameter parsing only when there is a charset to find
+            charset = part.get_content_charset() if "charset" in str(part.get("content-type", "")).lower() else None
         except Exception:  # noqa: BLE001
             charset = None
         return decode_bytes(payload[: MAX_TEXT * 5], charset)
