@@ -80,6 +80,22 @@ _AUTOREPLY_BODY = re.compile(
     r"hemos recibido su (correo|mensaje|solicitud)|i will (endeavou?r to )?(reply|respond|get back to you) as soon as|"
     r"responder[eé] (a su mensaje )?(lo antes posible|a mi regreso)|"
     r"(stop|no) (receiving )?notifications from this topic)", re.I)
+# Each alternative of _AUTOREPLY_BODY contains one of these: in ASCII text without any of them the
+# pattern cannot match, and the search (0.5 ms over a 2 KB body, an alternation under re.I) is skipped.
+_AUTOREPLY_WORDS = ("office", "away", "vacation", "holiday", "leave", "limited access", "oficina",
+                    "encuentro fuera", "ausente", "vacaciones", "automat", "respuesta autom", "mensaje autom",
+                    "reply to this", "your ticket", "your request", "your case", "received your", "recibido su",
+                    "as soon as", "lo antes posible", "a mi regreso", "notifications from this topic")
+
+
+def _says_auto_reply(body: str) -> bool:
+    if body.isascii():
+        low = body.lower()
+        if not any(word in low for word in _AUTOREPLY_WORDS):
+            return False
+    return _AUTOREPLY_BODY.search(body) is not None
+
+
 _RETURN_DATE = re.compile(r"(will (be back|return)|back (in the office )?on|until|hasta el|regreso|volver[eé])", re.I)
 _CHALLENGE = re.compile(
     r"(added to (the recipient's|my|the) (allowed|approved|accepted|safe) (list|senders)|has been waitlisted|"
@@ -212,7 +228,7 @@ def _auto_reply_content(m: ParsedMessage) -> str:
     body = m.new_text[:5000] or m.text[:5000]
     if _AUTOREPLY_SUBJECT.match(m.subject):
         return "autoreply_subject"
-    if _AUTOREPLY_BODY.search(body) and (precedence in ("bulk", "junk", "list") or _ACK_SUBJECT.search(m.subject)
+    if _says_auto_reply(body) and (precedence in ("bulk", "junk", "list") or _ACK_SUBJECT.search(m.subject)
                                          or _ACK_SUBJECT.search(body[:300]) or _NOREPLY.match(_sender_local(m))
                                          or _RETURN_DATE.search(body)):
         return "autoreply_text"

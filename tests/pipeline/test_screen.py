@@ -7,6 +7,8 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optout_daemon.notify.compose import ComposeSettings, NoticeContent, compose
 from optout_daemon.pipeline.parse import parse
@@ -163,3 +165,22 @@ def test_a_mail_clients_unsubscribe_button_is_a_persons_request():
     assert screen(parse(raw)).kind is None
     # the same header on a real auto-reply still screens it out
     assert kind(mail("I am away", "Re: privacy", headers={"Auto-Submitted": "auto-replied"})) == "auto_reply"
+
+
+_FRAGMENTS = ["I am currently out of the office", "I'm away", "i will be out of the office", "I am on leave",
+              "with limited access to email", "Estoy fuera de la oficina", "me encuentro fuera", "estaré ausente",
+              "This is an automated reply", "this is an automatic message", "Esta es una respuesta automatica",
+              "Please don't reply to this email", "Your ticket number is", "We have received your request",
+              "hemos recibido su mensaje", "I will get back to you as soon as", "responderé lo antes posible",
+              "stop notifications from this topic", "office", "reply", "your", "vacation", "auto", "ticket"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(st.one_of(st.sampled_from(_FRAGMENTS), st.text(alphabet="abcIO .,\n'", max_size=12)),
+                      max_size=6))
+def test_the_auto_reply_word_check_never_changes_the_answer(parts) -> None:  # noqa: ANN001
+    from optout_daemon.pipeline import screen  # noqa: PLC0415
+
+    body = " ".join(parts)
+    for text in (body, body.upper(), body.replace(" ", "  ")):
+        assert screen._says_auto_reply(text) == bool(screen._AUTOREPLY_BODY.search(text))
