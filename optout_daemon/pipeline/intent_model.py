@@ -79,10 +79,12 @@ _LEXICON = {
     "neg": "not no never nor nunca ni jamas nope nah",
     "stop": "stop stopped stopping quit cease discontinue halt enough basta alto paren parar pare dejen dejar deje "
             "terminate end restrict restricted restrinjan restringir limit limiten revoke revoco revocar withdraw withdrawing withdrawn retiro retirar pull pulling disable "
-            "desactiven desactivar block bloqueen bloquear suspend cancel cancelen cancelar cancela off",
+            "desactiven desactivar block bloqueen bloquear suspend cancel cancelen cancelar cancela off "
+            "cancelled suspended blocked revocado revocada retirado retirada cancelado cancelada suspendido "
+            "suspendida bloqueado bloqueada restringido restringida",
     "remove": "opt-out lift remove removed delete erase wipe exclude excluded unsubscribe unsubscribed unsub unenroll baja out "
               "quitar quiten quitenme quitame saquen saquenme sacar borren borrenme borrar eliminen eliminar "
-              "salir fuera optout",
+              "salir fuera optout eliminado eliminada borrado borrada",
     "add": "opt-in add include included enroll subscribe resubscribe re-subscribe alta agreguen agregar agreguenme "
            "suscribanme suscribirme sign signup join reinstate reenroll re-enroll optin",
     "again": "again back anymore resume restore reactivate re-enable reenable return volver vuelvan vuelvo nuevo "
