@@ -174,7 +174,7 @@ class Worker:
                     customer_id=customer.customer_id if customer else None, inbound_message_id=item.id,
                     consent_event_id=None, subject=parsed.subject, now=now)
         result = execute(conn, _FINISH, {"b_id": item.id, "b_me": self.ident, "b_status": status, "b_now": now,
-                                        "b_outcome": json.dumps(outcome(analysis, decision))})
+                                         "b_outcome": json.dumps(outcome(analysis, decision))})
         if result.rowcount != 1:
             raise LeaseLost(f"message {item.id} was claimed by another worker")
         return item, analysis, decision, status

@@ -93,10 +93,10 @@ def apply_consent(conn: Connection, *, customer_id: int, new_state: ConsentState
         "note": note}).scalar_one()
     if current.explicit:
         execute(conn, _UPDATE_STATE_CONFIRMED if confirmed else _UPDATE_STATE,
-                     {"b_cid": customer_id, "b_state": new_state.value, "b_since": now, "b_event": event_id})
+                {"b_cid": customer_id, "b_state": new_state.value, "b_since": now, "b_event": event_id})
     else:
         execute(conn, _INSERT_STATE, {"customer_id": customer_id, "state": new_state.value, "since": now,
-                                     "last_event_id": event_id, "last_confirmed_at": now if confirmed else None})
+                                      "last_event_id": event_id, "last_confirmed_at": now if confirmed else None})
     return event_id
 
 
@@ -105,7 +105,7 @@ def mark_confirmed(conn: Connection, customer_id: int, default: str, now: dateti
     result = execute(conn, _UPDATE_CONFIRMED, {"b_cid": customer_id, "b_now": now})
     if result.rowcount == 0:
         execute(conn, _INSERT_STATE, {"customer_id": customer_id, "state": default, "since": now,
-                                     "last_event_id": None, "last_confirmed_at": now})
+                                      "last_event_id": None, "last_confirmed_at": now})
 
 
 def queue_notices(conn: Connection, requests: Iterable[NoticeRequest], *, origin: str,
