@@ -116,14 +116,15 @@ class GuardedClassifier:
 
     def __init__(self, model: Classifier) -> None:
         self.model = model
-        self.keywords = KeywordClassifier()
 
     def classify(self, subject: str, text: str) -> Classification:
         result = self.model.classify(subject, text)
         if result.intent is Intent.OPT_OUT or len(text) > self.GUARD_MAX_CHARS:
             return result
-        baseline = self.keywords.classify(subject, text)
-        if baseline.intent is not Intent.OPT_OUT and not _matches(_GUARD_OUT, model_input(subject, text).lower())[0]:
+        body = model_input(subject, text).lower()
+        # what the keyword baseline would call `opt_out` (a plain opt-out phrase and no opt-in one),
+        # or one of the safety net's own patterns
+        if not ((_matches(_OUT, body)[0] and not _matches(_IN, body)[0]) or _matches(_GUARD_OUT, body)[0]):
             return result
         scores = dict(result.scores)
         scores[Intent.OPT_OUT.value] = max(scores.get(Intent.OPT_OUT.value, 0.0), self.GUARD_SCORE)

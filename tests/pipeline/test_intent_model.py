@@ -10,6 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optout_daemon.pipeline import intent_model
 from optout_daemon.pipeline.parse import split_reply
@@ -248,10 +250,25 @@ def test_the_direct_scorer_gives_spacys_own_scores(model) -> None:  # noqa: ANN0
     texts += ["x", "?", "  two  spaces\n\n\ttab :) (: o.O", "c_stop c_stop c_stop",
               "hello,\n\nplease stop.\n" + "thank you for your help.\n" * 40 + "\u00a0\n \n\t a.\nc_stop"]
     for text in texts:
-        orth = model.scorer.tokenizer(text).to_array("ORTH").tolist()
+        orth = model.scorer.token_ids(text)
         assert orth == model.nlp.tokenizer(text).to_array("ORTH").tolist(), text  # the same tokens
         direct, reference = model.scorer.scores(text), model.nlp(text).cats
         assert max(abs(direct[label] - reference[label]) for label in reference) < 1e-5, text
+
+
+_PIECES = st.sampled_from(["opt", "out", "c_stop", "don't", "U.S.", "(me)", "e-mail", "?", ":)", "...", "50%", "$5",
+                           "ñ", "año", "x", " ", "  ", "\n", "\n\n", "\t", " \n ", "\u00a0", "\r\n", "\u2003", "\x0b"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces=st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=25))
+def test_the_scorers_tokens_are_the_tokenizers(model, pieces: list[str]) -> None:  # noqa: ANN001
+    # token ids are remembered per whitespace-delimited span: the result must be the tokenizer's own,
+    # whatever the whitespace (runs, tabs, line breaks, non-breaking and other Unicode spaces)
+    text = "".join(pieces)
+    assert model.scorer.token_ids(text) == model.nlp.tokenizer(text).to_array("ORTH").tolist()
+    direct, reference = model.scorer.scores(text), model.nlp(text).cats
+    assert max(abs(direct[label] - reference[label]) for label in reference) < 1e-5
 
 
 def test_a_negation_after_what_it_denies_and_a_typed_dont() -> None:
