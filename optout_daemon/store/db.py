@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Iterable
 
 from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from optout_daemon.store import fast
 from optout_daemon.store.tables import InboundMessage, MessageStatus, utcnow
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -172,20 +174,14 @@ def store_arrivals(engine: Engine, arrivals: Iterable[Arrival]) -> list[int | No
         raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
 
 
-_SQLITE_COLUMNS = ("natural_key", "sha256", "message_id", "source", "mail_from", "rcpt_to", "size", "raw",
-                   "received_at", "status", "attempts", "last_error", "claimed_by", "outcome")
-_SQLITE_INSERT = (f"INSERT INTO inbound_messages ({', '.join(_SQLITE_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' * len(_SQLITE_COLUMNS))}) ON CONFLICT (natural_key) DO NOTHING")
+# The group commit's INSERT, run by store/fast.py on the raw sqlite3 cursor (compiled once).
+_SQLITE_INSERT = sqlite_insert(InboundMessage.__table__).on_conflict_do_nothing(index_elements=["natural_key"])
 
 
 def _store_arrivals_sqlite(engine: Engine, rows: list[dict]) -> list[int | None]:
     """The same transaction on the sqlite3 connection itself: this is the SMTP hot path, and the
     ORM layer's per-statement cost would otherwise hold the GIL that the event loop needs."""
     keys = [r["natural_key"] for r in rows]
-    column_type = InboundMessage.__table__.c.received_at.type.dialect_impl(engine.dialect)
-    as_stored = column_type.bind_processor(engine.dialect)  # the text SQLAlchemy itself would store
-    assert as_stored is not None
-    values = [tuple(as_stored(r[c]) if c == "received_at" else r[c] for c in _SQLITE_COLUMNS) for r in rows]
     found: dict[str, int] = {}
     try:
         conn = engine.raw_connection()  # a pooled connection, with the pragmas of make_engine
@@ -193,7 +189,7 @@ def _store_arrivals_sqlite(engine: Engine, rows: list[dict]) -> list[int | None]
             cur = conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
-                cur.executemany(_SQLITE_INSERT, values)
+                fast.executemany(cur, engine.dialect, _SQLITE_INSERT, rows)
                 for i in range(0, len(keys), 500):
                     chunk = keys[i:i + 500]
                     found.update(cur.execute(

@@ -11,6 +11,8 @@ and it runs on the DBAPI connection of `conn`, inside the caller's transaction.
 Anything else goes to `conn.execute` unchanged: another database, a statement whose compiled form
 needs a default SQLAlchemy computes at execution (a Python-side column default), a parameter the
 caller did not give. The results answer the part of SQLAlchemy's `Result` the callers use.
+`executemany` does the same for a batch of rows on a sqlite3 cursor the caller holds: the SMTP
+intake's group commit, which runs its own BEGIN IMMEDIATE on a raw connection.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
 _MISSING = object()
@@ -40,8 +43,7 @@ _plans: dict[tuple[int, frozenset[str]], _Plan | None] = {}
 _MAX_PLANS = 256  # the module-level statements of the store, with room to spare
 
 
-def _plan(statement: ClauseElement, conn: Connection, keys: frozenset[str]) -> _Plan | None:
-    dialect = conn.dialect
+def _plan(statement: ClauseElement, dialect: Dialect, keys: frozenset[str]) -> _Plan | None:
     is_dml = getattr(statement, "is_dml", False)
     compiled = statement.compile(dialect=dialect, column_keys=sorted(keys) if is_dml else None)
     if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None):
@@ -95,28 +97,38 @@ class FastResult:
         return [r[0] for r in self._rows]
 
 
-def execute(conn: Connection, statement: ClauseElement, params: dict[str, Any]) -> Any:
-    """conn.execute(statement, params), on SQLite without SQLAlchemy's per-statement cost."""
-    if conn.dialect.name != "sqlite":
-        return conn.execute(statement, params)
-    keys = frozenset(params)
+def _cached_plan(statement: ClauseElement, dialect: Dialect, keys: frozenset[str]) -> _Plan | None | object:
+    """The statement's plan for these parameter names; _MISSING when the cache is full."""
     cache_key = (id(statement), keys)
     try:
-        plan = _plans[cache_key]
+        return _plans[cache_key]
     except KeyError:
         if len(_plans) >= _MAX_PLANS:  # statements built per call do not belong here
-            return conn.execute(statement, params)
-        plan = _plans[cache_key] = _plan(statement, conn, keys)
+            return _MISSING
+        plan = _plans[cache_key] = _plan(statement, dialect, keys)
         _keep_alive.append(statement)  # its id stays its own while the plan is cached
-    if plan is None:
-        return conn.execute(statement, params)
+        return plan
+
+
+def _values(plan: _Plan, params: dict[str, Any]) -> list[Any]:
     values = []
     for name, fixed, process in zip(plan.names, plan.fixed, plan.binds):
         value = params[name] if fixed is _MISSING else fixed
         values.append(process(value) if process is not None and value is not None else value)
+    return values
+
+
+def execute(conn: Connection, statement: ClauseElement, params: dict[str, Any]) -> Any:
+    """conn.execute(statement, params), on SQLite without SQLAlchemy's per-statement cost."""
+    if conn.dialect.name != "sqlite":
+        return conn.execute(statement, params)
+    plan = _cached_plan(statement, conn.dialect, frozenset(params))
+    if plan is None or plan is _MISSING:
+        return conn.execute(statement, params)
+    assert isinstance(plan, _Plan)
     cursor = conn.connection.driver_connection.cursor()
     try:
-        cursor.execute(plan.sql, values)
+        cursor.execute(plan.sql, _values(plan, params))
         rows = cursor.fetchall() if plan.row is not None else []
         rowcount = cursor.rowcount
     finally:
@@ -125,6 +137,20 @@ def execute(conn: Connection, statement: ClauseElement, params: dict[str, Any]) 
         make, results = plan.row, plan.results
         rows = [make(*[v if p is None or v is None else p(v) for v, p in zip(r, results)]) for r in rows]
     return FastResult(rows, rowcount)
+
+
+def executemany(cursor: Any, dialect: Dialect, statement: ClauseElement, rows: list[dict[str, Any]]) -> None:
+    """cursor.executemany for a statement without results, on a sqlite3 cursor the caller holds (and
+    whose transaction it runs): compiled once, every row's values through SQLAlchemy's bind
+    processors. Every row gives the same parameter names. Raises ValueError for a statement that
+    needs SQLAlchemy at execution (see the module's docstring)."""
+    if not rows:
+        return
+    plan = _cached_plan(statement, dialect, frozenset(rows[0]))
+    if not isinstance(plan, _Plan) or plan.row is not None:
+        raise ValueError("executemany: this statement needs conn.execute (a default computed at execution, "
+                         "a parameter not given, or rows to return)")
+    cursor.executemany(plan.sql, [_values(plan, r) for r in rows])
 
 
 _keep_alive: list[ClauseElement] = []

@@ -75,7 +75,7 @@ def test_returning_and_fixed_values_in_the_statement(engine) -> None:  # noqa: A
         assert conn.execute(select(C.c.account_number).where(C.c.id == new_id)).scalar() == "X1"
     # _FINISH binds status=received itself: the plan carries that value, the caller gives the rest
     with engine.connect() as conn:
-        plan = fast._plan(_FINISH, conn, frozenset({"b_id", "b_me", "b_status", "b_now", "b_outcome"}))
+        plan = fast._plan(_FINISH, conn.dialect, frozenset({"b_id", "b_me", "b_status", "b_now", "b_outcome"}))
     if engine.dialect.name == "sqlite":
         assert plan is not None and "received" in plan.fixed
 
@@ -86,3 +86,35 @@ def test_a_statement_it_cannot_run_goes_to_sqlalchemy(engine) -> None:  # noqa: 
         # a parameter the caller did not give: SQLAlchemy raises its own error, as conn.execute would
         with pytest.raises(Exception, match="b_name"):
             fast.execute(conn, statement, {"b_id": 1})
+
+
+def test_the_group_commits_executemany_stores_what_sqlalchemy_stores(tmp_path) -> None:  # noqa: ANN001
+    from optout_daemon.store.db import _SQLITE_INSERT  # noqa: PLC0415
+    from optout_daemon.store.tables import InboundMessage, MessageStatus  # noqa: PLC0415
+
+    now = datetime(2026, 11, 29, 12, 0, 0, 123456, tzinfo=UTC)
+    rows = [{"natural_key": f"smtp:<{n}@x>:{n}", "sha256": f"{n:064x}", "message_id": f"<{n}@x>", "source": "smtp",
+             "mail_from": "a@example.com", "rcpt_to": "marketing@carrier.example", "size": 3, "raw": b"x\xff\n",
+             "received_at": now, "status": MessageStatus.RECEIVED, "attempts": 0, "last_error": "",
+             "claimed_by": "", "outcome": ""} for n in range(3)]
+    stored = []
+    for name, direct in (("direct", True), ("sqlalchemy", False)):
+        engine = make_engine(f"sqlite:///{tmp_path / name}.db")
+        upgrade(engine)
+        if direct:
+            raw = engine.raw_connection()
+            cursor = raw.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            fast.executemany(cursor, engine.dialect, _SQLITE_INSERT, rows + rows[:1])  # a repeat: no conflict error
+            cursor.execute("COMMIT")
+            raw.close()
+        else:
+            with engine.begin() as conn:
+                conn.execute(_SQLITE_INSERT, rows + rows[:1])
+        with engine.connect() as conn:
+            stored.append(conn.execute(select(InboundMessage.__table__).order_by("id")).all())
+        engine.dispose()
+    assert stored[0] == stored[1] and len(stored[0]) == 3
+    assert stored[0][0].received_at == now and stored[0][0].status == "received"
+    with pytest.raises(ValueError, match="conn.execute"):
+        fast.executemany(None, make_engine("sqlite://").dialect, select(C.c.id), [{"b": 1}])
