@@ -7,7 +7,6 @@ import socket
 import sqlite3
 import ssl
 import subprocess
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -17,7 +16,7 @@ from sqlalchemy import func, select
 from optout_daemon.store.db import make_engine
 from optout_daemon.store.tables import InboundMessage
 from tests.conftest import make_settings
-from tests.helpers import make_message, send, wait_for
+from tests.helpers import make_message, send
 
 
 def stored(settings) -> int:
