@@ -53,3 +53,14 @@ def reload_from_source(current: Settings, log: Any) -> tuple[list[str], list[str
         log.error("reload_failed", error=str(exc))
         return None
     return apply_reload(current, new)
+
+
+def reload_pipeline(current: Settings, pipeline: Any, log: Any) -> tuple[list[str], list[str]] | None:
+    """reload_from_source, then the pipeline's decide policy rebuilt from the reloaded settings (the
+    daemon's own pipeline and each worker process's call this on SIGHUP)."""
+    from optout_daemon.pipeline.run import policy_from_settings  # noqa: PLC0415
+
+    result = reload_from_source(current, log)
+    if result is not None and pipeline is not None:
+        pipeline.decide_policy = policy_from_settings(current)
+    return result

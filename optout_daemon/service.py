@@ -332,16 +332,12 @@ class Daemon:
     def reload(self) -> None:
         """SIGHUP: reload what can change safely (log level, thresholds, notice templates), here and
         in every worker process."""
-        from optout_daemon.pipeline.run import policy_from_settings  # noqa: PLC0415
-        from optout_daemon.reload import reload_from_source  # noqa: PLC0415
+        from optout_daemon.reload import reload_pipeline  # noqa: PLC0415
 
-        old = self.settings
-        result = reload_from_source(old, log)
+        result = reload_pipeline(self.settings, self.pipeline, log)
         if result is None:
             return
         reloaded, restart = result
-        if self.pipeline is not None:
-            self.pipeline.decide_policy = policy_from_settings(old)
         if self.worker_processes:
             self.worker_processes.reload()
         log.info("reloaded", reloaded=reloaded, not_reloaded_restart_needed=restart)

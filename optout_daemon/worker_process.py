@@ -133,12 +133,10 @@ def _child_main(settings: Settings, wake: Any, stop: Any, observations: Any, hea
 
 
 def _reload(settings: Settings, worker: Any, log: Any) -> None:
-    from optout_daemon.pipeline.run import policy_from_settings
-    from optout_daemon.reload import reload_from_source
+    from optout_daemon.reload import reload_pipeline
 
-    result = reload_from_source(settings, log)
+    result = reload_pipeline(settings, worker.pipeline, log)
     if result is not None:
-        worker.pipeline.decide_policy = policy_from_settings(settings)
         log.info("worker_reloaded", pid=os.getpid(), reloaded=result[0])
 
 
