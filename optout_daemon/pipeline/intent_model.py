@@ -36,10 +36,12 @@ from optout_daemon.pipeline.types import Classification, Intent
 LABELS = (Intent.OPT_OUT.value, Intent.OPT_IN.value, Intent.AMBIGUOUS.value, Intent.UNRELATED.value)
 NAME = "model:intent"
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # shown by evaluate(): what a decide threshold would do
-# A message whose clauses ask for both things ("stop using my data. Then again, send me the deals") is
-# for a person: when one clause scores opt_out and another opt_in at CONFLICT_SCORE or more, half of
-# the probability mass moves to `ambiguous` (chosen on dev folds of the training phrasings).
+# A message whose clauses ask for both things ("stop using my data. Then again, send me the deals"), or
+# ask and hedge ("Opt me out. Or would that affect my contract?"), is for a person: when two of opt_out,
+# opt_in and ambiguous each score CONFLICT_SCORE or more in some clause, half of the probability mass
+# moves to `ambiguous` (chosen on dev folds of the training phrasings).
 CONFLICT_SCORE = 0.7
+_CONFLICTING = (Intent.OPT_OUT.value, Intent.OPT_IN.value, Intent.AMBIGUOUS.value)
 CONFLICT_SHIFT = 0.5
 _CLAUSES = re.compile(r"[.!?;\n]+\s*|\s+(?=(?:but|pero|then again|or actually|or maybe|o mejor|o tal vez|aunque|"
                       r"however|sin embargo)\b)", re.I)
@@ -50,12 +52,17 @@ _BARE_CONTRACTION = re.compile(r"\b(do|does|did|ca|wo|is|are|was|should|would|ha
 _DONT_TYPO = re.compile(r"\b(do+n+'?t+|dn'?t)\b")
 _AUTHORIZED_USER = re.compile(r"\b(authori[sz]ed user|usuari[oa] autorizad[oa])")
 # "the do-not-market list", "lista de no contactar": a place, not a negation ("take me off the DNM list").
-_DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(ing)?|no[- ](contactar|llamar|publicidad))"
+_DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(ing)?|no[- ](contactar|llamar|publicidad)"
+                          r"|(?<=lista )de exclusion|exclusion(?= list\b))"
                           r"(?=[- ](list|lista)\b|\b)")
 # "Reply STOP to unsubscribe", "responda BAJA": an instruction in a mailing's footer, not a request.
 _FOOTER_COMMAND = re.compile(r"\b(reply|text|txt|send|press|responda|responde|envie|conteste)\s+(with\s+|con\s+)?"
                              r"[\"'(]?(stop|remove|unsubscribe|end|quit|cancel|no|opt[- ]?out|baja|alto|salir|0)\b")
 _AS_LONG_AS = re.compile(r"\b(as long as|so long as|siempre (que|y cuando)|a menos que|a no ser que)\b")
+_TAKE_BACK = re.compile(r"\b(take|takes|taking|took) back\b")
+_LEAVE_OUT = re.compile(r"\b(dejen|dejar|dejaron|dejado|dejarme|dejenme) fuera\b")
+_NO_THANKS = re.compile(r"\bno,? (thanks|thank you|thx|gracias)\b")
+_TURN_ON = re.compile(r"\b(turn|switch) (back )?on\b")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
 
 
@@ -64,13 +71,18 @@ def normalize(text: str) -> str:
     text = text.lower().translate(_APOSTROPHES)
     if not text.isascii():  # ASCII is already what NFKD and dropping combining marks give
         text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    text = text.replace("can't", "can not").replace("won't", "will not").replace("n't", " not")
+    text = text.replace("can't", "can not").replace("cannot", "can not").replace("won't", "will not").replace("n't", " not")
     text = _BARE_CONTRACTION.sub(lambda m: {"ca": "can", "wo": "will"}.get(m.group(1), m.group(1)) + " not", text)
     text = _DONT_TYPO.sub("do not", text)
     text = _DO_NOT_LIST.sub(" dnmlist ", text)
     text = _AUTHORIZED_USER.sub(" authorizeduser ", text)
     text = _FOOTER_COMMAND.sub(" footercommand ", text)
     text = _AS_LONG_AS.sub(" aslongas ", text)
+    text = text.replace("tal vez", "talvez").replace("puede que", "puedeque")
+    text = _TAKE_BACK.sub("withdraw", text)  # "take back my consent": withdraw it; "... my opt-out": undo it
+    text = _LEAVE_OUT.sub("excluir", text)  # "no me dejen fuera de las promociones"
+    text = _TURN_ON.sub("enable", text)
+    text = _NO_THANKS.sub("nothanks", text)  # a refusal, not a negation of what follows
     return _DIGITS.sub("0", text)
 
 
@@ -81,11 +93,12 @@ _LEXICON = {
             "terminate end restrict restricted restrinjan restringir limit limiten revoke revoco revocar withdraw withdrawing withdrawn retiro retirar pull pulling disable "
             "desactiven desactivar block bloqueen bloquear suspend cancel cancelen cancelar cancela off "
             "cancelled suspended blocked revocado revocada retirado retirada cancelado cancelada suspendido "
-            "suspendida bloqueado bloqueada restringido restringida",
+            "suspendida bloqueado bloqueada restringido restringida withhold withholding withheld blocking "
+            "suppress suppressing suppressed anulen anular anule",
     "remove": "opt-out lift remove removed delete erase wipe exclude excluded unsubscribe unsubscribed unsub unenroll baja out "
               "quitar quiten quitenme quitame saquen saquenme sacar borren borrenme borrar eliminen eliminar "
               "salir fuera optout eliminado eliminada borrado borrada",
-    "add": "opt-in add include included enroll subscribe resubscribe re-subscribe alta agreguen agregar agreguenme "
+    "add": "opt-in activen enable add include included enroll subscribe resubscribe re-subscribe alta agreguen agregar agreguenme "
            "suscribanme suscribirme sign signup join reinstate reenroll re-enroll optin",
     "again": "again back anymore resume restore reactivate re-enable reenable return volver vuelvan vuelvo nuevo "
              "otra reanuden restablezcan reactiven undo reverse revert mistake mistakenly accidentally accident "
@@ -94,9 +107,10 @@ _LEXICON = {
                "allowing agree agreed accept accepted granted permit fine okay ok autorizo autorizar "
                "autorizamos autorizacion permiso consentimiento acepto aceptar aceptamos apruebo aprobacion "
                "acuerdo otorgo concedido",
-    "refuse": "deny denied decline declined refuse refused object reject rechazo rechazar niego opongo "
+    "refuse": "nothanks deny denied decline declined refuse refused object reject rechazo rechazar niego opongo "
               "prohibo",
-    "want": "want wants wish like prefer would desire love quiero deseo queremos quisiera desea quiere",
+    "want": "want wants wish like prefer would desire love quiero deseo queremos quisiera desea quiere need needs "
+            "necesito necesita necesitamos",
     "mkt": "marketing market marketed ads ad advertising advertise advertisement promos promo promotions promotion "
            "promotional offers offer deals deal sales sell selling upsell upsells solicit targeted campaigns "
            "publicidad promociones promocion ofertas oferta mercadeo comerciales comercial ventas venderme vender "
@@ -116,7 +130,9 @@ _LEXICON = {
                "address direccion autopay statement statements invoice receipt recibo late overdue debo owe "
                "credit credito rebate trade-in cancel-service port transfer order pedido delivery outage falla "
                "technical support soporte tecnica repair reparar ticket appointment cita user usuario usuaria "
-               "authorizeduser cut cortaron disconnected desconectaron reconnect reconectar balance saldo",
+               "authorizeduser cut cortaron disconnected desconectaron reconnect reconectar balance saldo fraud "
+               "fraude fraudulent fraudulenta stolen robada robado theft robo hacked hackeado ported portaron alert "
+               "alerts alertas printed impresa impreso paper papel protection proteccion",
 
     "spam": "click clic here aqui win won winner prize premio free gratis verify verifique link enlace urgent "
             "claim congratulations felicidades limited newsletter boletin sale shop survey encuesta webinar trial "
@@ -130,15 +146,20 @@ _LEXICON = {
     "give": "give giving doy damos otorgo otorgar grant granting",
     "objection": "problem problema problemas mind molesta importa objection objections inconveniente",
     "dnm": "dnmlist suppression",
-    "cond": "unless only except excepto salvo solo solamente provided mientras partial parcial instead aslongas "
+    "cond": "unless only except excepto salvo solo solamente provided mientras partial parcial instead aslongas if segun "
             "depending depends depende",
     "footer": "footercommand",
     "outstate": "exclusion restriction restrictions restriccion bloqueo",
+    "hedge": "probably maybe perhaps might possibly thinking considering contemplating eventually someday quizas "
+             "quiza talvez puedeque once later proximo probablemente posiblemente pensando considerando",
 }
 _PREFIXES = (("exclu", "remove"), ("inclu", "add"), ("autoriz", "consent"), ("consent", "consent"),
              ("permi", "consent"), ("acept", "consent"), ("aprob", "consent"), ("aprueb", "consent"),
              ("public", "mkt"), ("promo", "mkt"), ("ofert", "mkt"), ("mercad", "mkt"), ("market", "mkt"),
-             ("advert", "mkt"), ("unsub", "remove"), ("suscri", "add"), ("subscri", "add"), ("factur", "support"))
+             ("advert", "mkt"), ("unsub", "remove"), ("suscri", "add"), ("subscri", "add"), ("factur", "support"),
+             # Spanish verbs with their pronouns attached ("quítenla", "retiren", "bórrenlo", "revoquen")
+             ("retir", "stop"), ("revoc", "stop"), ("revoqu", "stop"), ("quiten", "remove"), ("borren", "remove"),
+             ("eliminen", "remove"), ("saquen", "remove"))
 _CONCEPT = {word: concept for concept, words in reversed(_LEXICON.items()) for word in words.split()}
 _NEGATIONS = frozenset(_LEXICON["neg"].split())
 _SCOPE_BREAKS = frozenset("but pero however sino aunque although though also tambien and y".split())
@@ -152,6 +173,7 @@ _WORD_OR_MARK = re.compile(r"[a-z]+(?:-[a-z]+)?|[?\u00bf.!,;:\n]")
 # lose their "?"); "can you / would you / do not" is a request, not a question.
 _AUXILIARIES = frozenset("should would could can do does did is are am was will have has".split())
 _NOT_A_QUESTION_AFTER = frozenset("you u not no please pls kindly".split())
+_OPT_OBJECTS = frozenset(("me", "us", "him", "her", "them", "it"))  # "opt me in", like "opt me out"
 _CLAUSE_START = frozenset(("", "?", "\u00bf", ".", "!", ";", ":", ",", "\n"))
 
 
@@ -188,7 +210,8 @@ def _reverses(seq: list[str], concept: str, word: str, previous: str) -> bool:
     ("excluding") or an infinitive after "de" ("de excluirme")."""
     if concept not in ("dnm", "outstate", "stop", "remove"):
         return False
-    earlier = next((c for c in reversed(seq) if c != "qstart"), "|")  # the concept before, same clause
+    # the request concept before, same clause ("lift the marketing restriction": what is lifted between)
+    earlier = next((c for c in reversed(seq) if c not in ("qstart", "mkt", "data", "nmkt", "ndata")), "|")
     if earlier.lstrip("n") not in ("stop", "remove"):
         return False
     return concept in ("dnm", "outstate") or word.endswith("ing") or previous == "de"
@@ -208,7 +231,8 @@ def concepts(normalized: str) -> list[str]:
             before, previous, word = previous, word, "exclusion"  # "my opt-out": the state, not the verb
         else:
             before, previous, word = previous, word, (
-                "optin" if word == "in" and previous in ("opt", "back", "opted", "opting") else word)
+                "optin" if word == "in" and (previous in ("opt", "back", "opted", "opting") or (
+                    before == "opt" and previous in _OPT_OBJECTS)) else word)
         if len(word) == 1 and word in "?\u00bf.!,;:\n":
             scope = 0
             seq.append("q" if word in "?\u00bf" else "|")
@@ -451,7 +475,8 @@ class SpacyIntentClassifier:
                               reasons=(f"model:intent {best} {scores[best]:.2f}", *reasons))
 
     def _clauses_conflict(self, text: str) -> bool:
-        """One clause of what the customer wrote reads as an opt-out and another as an opt-in."""
+        """One clause of what the customer wrote reads as an opt-out and another as an opt-in, or one as
+        a request and another as a question or a hedge ("Opt me out. Or would that affect my contract?")."""
         # within what the model reads of the message (MAX_MODEL_CHARS), each distinct clause once: a
         # long message repeating a sentence costs one document, not one per line
         clauses = list(dict.fromkeys(c for c in _CLAUSES.split(text[:MAX_MODEL_CHARS])
@@ -459,8 +484,8 @@ class SpacyIntentClassifier:
         if len(clauses) < 2:
             return False
         cats = self._scores([features(c) for c in clauses])
-        return (max(c[Intent.OPT_OUT.value] for c in cats) >= CONFLICT_SCORE
-                and max(c[Intent.OPT_IN.value] for c in cats) >= CONFLICT_SCORE)
+        # two of opt_out / opt_in / ambiguous each read clearly in some clause (no clause can be two)
+        return sum(max(c[label] for c in cats) >= CONFLICT_SCORE for label in _CONFLICTING) >= 2
 
 
 # Texts the direct scorer is checked on at load: it is used only when it gives spaCy's own scores.

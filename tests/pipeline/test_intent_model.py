@@ -157,6 +157,38 @@ def test_a_message_asking_for_both_goes_to_a_person(model) -> None:  # noqa: ANN
     assert plain.intent is Intent.OPT_OUT and "model:intent clauses_conflict" not in plain.reasons
 
 
+def test_a_request_beside_a_clause_that_asks_what_it_means_goes_to_a_person(model) -> None:  # noqa: ANN001
+    result = model.classify("", "Remove me from marketing. What does this mean?")
+    assert "model:intent clauses_conflict" in result.reasons
+    assert result.intent is Intent.AMBIGUOUS
+
+
+def _concepts(text: str) -> list[str]:
+    return intent_model.concepts(intent_model.normalize(text))
+
+
+def test_what_the_concepts_read_in_everyday_wording() -> None:
+    # "cannot" is a negation like "can't"
+    assert "c_nuse" in _concepts("you cannot use my data")
+    # "take back" withdraws: consent (an opt-out) or an opt-out (undoing it)
+    assert _concepts("I take back my consent")[:2] == ["c_stop", "c_consent"]
+    assert "c_reverse" in _concepts("i take back my opt-out request")
+    # "no thanks" refuses; it does not negate the request after it
+    assert "c_remove" in _concepts("no gracias, denme de baja de las promociones")
+    # "opt me in" is an opt-in like "opt in"
+    assert "c_add" in _concepts("opt me in for email")
+    # a list is a place: "la lista de exclusión" is the do-not-market list
+    assert "c_dnm" in _concepts("pongan mi cuenta en la lista de exclusión")
+    # Spanish verbs with a pronoun attached keep their meaning
+    assert "c_stop" in _concepts("retiren mi autorización")
+    assert "c_remove" in _concepts("ya no necesito la restricción, quítenla")
+    # lifting a restriction with what is restricted named between
+    assert "c_reverse" in _concepts("please lift the marketing restriction on my account")
+    # hedges and future intentions are not requests yet
+    assert "c_hedge" in _concepts("I'm thinking about opting out")
+    assert "c_hedge" in _concepts("puede que me dé de baja el próximo mes")
+
+
 def test_the_split_is_frozen_and_new_phrasings_never_move_held_out_ones(tmp_path: Path) -> None:
     import sys  # noqa: PLC0415
     sys.path.insert(0, str(TRAINING_DIR))
