@@ -12,7 +12,7 @@ from typing import Any
 from optout_daemon.settings import Settings, SettingsError, load_settings
 
 RELOADABLE_POLICY = ("opt_out_threshold", "opt_in_threshold", "opt_out_floor", "ignore_unrelated_threshold",
-                     "trusted_authserv_ids", "review_deadline_hours", "support_forward_address")
+                     "opt_in_floor", "trusted_authserv_ids", "review_deadline_hours", "support_forward_address")
 RESTART_SECTIONS = ("database", "smtp", "mailbox", "imap", "console", "classifier", "worker", "retention",
                     "service")
 

@@ -100,6 +100,9 @@ class PolicySettings:
     it goes to review when it is not applied as an opt-out."""
     ignore_unrelated_threshold: float = 0.6
     """Unrelated mail is ignored only at this confidence or more; below, a person looks."""
+    opt_in_floor: float = 0.2
+    """Unrelated mail whose opt-in score reaches this goes to a person instead of being ignored
+    ("Can you explain this fee? Opt my mother back in")."""
     default_region: str = "US"
     account_pattern: str = r"\b\d{4}[- ]?\d{4}[- ]?\d{2}\b|\b\d{9,12}\b"
     """Regular expression that finds the carrier's account numbers in text."""
@@ -349,7 +352,8 @@ def _validate(s: Settings) -> None:
     for key, value in (("policy.opt_out_threshold", s.policy.opt_out_threshold),
                        ("policy.opt_in_threshold", s.policy.opt_in_threshold),
                        ("policy.opt_out_floor", s.policy.opt_out_floor),
-                       ("policy.ignore_unrelated_threshold", s.policy.ignore_unrelated_threshold)):
+                       ("policy.ignore_unrelated_threshold", s.policy.ignore_unrelated_threshold),
+                       ("policy.opt_in_floor", s.policy.opt_in_floor)):
         if not 0.0 <= value <= 1.0:
             raise bad(key, value, "use a number from 0.0 to 1.0")
     if s.policy.default_consent not in ("opted_in", "opted_out"):

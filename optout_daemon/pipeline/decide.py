@@ -17,13 +17,15 @@ on a message that could be forged). In order:
   `policy.trusted_authserv_ids` shows DMARC pass (or DKIM pass aligned with the From domain) and no
   trusted header shows DMARC fail; confidence >= `policy.opt_in_threshold`. Otherwise review;
 - ambiguous requests go to review; unrelated mail is ignored when its confidence reaches
-  `policy.ignore_unrelated_threshold`, otherwise a person looks.
+  `policy.ignore_unrelated_threshold` and its opt-in score stays below `policy.opt_in_floor`,
+  otherwise a person looks ("possible_opt_in": "Can you explain this fee? Opt my mother back in").
 
 Keys (config/optout.example.toml, section [policy] unless named):
   opt_out_threshold = 0.6          # apply an opt-out with one customer at this confidence or more
   opt_in_threshold = 0.9           # ... an authenticated opt-in from an address of record
   opt_out_floor = 0.2              # an opt-out score this high is never ignored or applied otherwise
   ignore_unrelated_threshold = 0.6 # unrelated mail below this confidence goes to a person
+  opt_in_floor = 0.2               # ... and so does unrelated mail whose opt-in score is this high
   trusted_authserv_ids = []        # authserv-id of YOUR inbound MTA's Authentication-Results;
                                    # empty = no opt-in is ever applied automatically
   address_of_record_days = 30      # 47 CFR 64.2003(b)
@@ -56,6 +58,7 @@ class DecidePolicy:
     opt_in_threshold: float = 0.9
     opt_out_floor: float = 0.2
     ignore_unrelated_threshold: float = 0.6
+    opt_in_floor: float = 0.2
     trusted_authserv_ids: tuple[str, ...] = ()
     reconfirm_interval: timedelta = timedelta(hours=24)
 
@@ -168,6 +171,8 @@ def decide(message: ParsedMessage, screening: Screening, classification: Classif
                         notices=_notices("opt_in_confirmation", message, context),
                         reasons=(*reasons, "opt_in_applied"))
 
+    if intent is Intent.UNRELATED and classification.scores.get(Intent.OPT_IN.value, 0.0) >= policy.opt_in_floor:
+        return review("possible_opt_in")
     if intent is Intent.UNRELATED and confidence >= policy.ignore_unrelated_threshold:
         return Decision(Action.IGNORE, intent, confidence, customer, None, reasons=(*reasons, "unrelated"))
     return review("ambiguous" if intent is Intent.AMBIGUOUS else "low_confidence")

@@ -212,7 +212,8 @@ def decide_policy(opt_out_threshold: float | None = None, opt_in_threshold: floa
     s = PolicySettings()
     return DecidePolicy(opt_out_threshold=opt_out_threshold or s.opt_out_threshold,
                         opt_in_threshold=opt_in_threshold or s.opt_in_threshold, opt_out_floor=s.opt_out_floor,
-                        ignore_unrelated_threshold=s.ignore_unrelated_threshold, trusted_authserv_ids=(TRUSTED,))
+                        ignore_unrelated_threshold=s.ignore_unrelated_threshold, opt_in_floor=s.opt_in_floor,
+                        trusted_authserv_ids=(TRUSTED,))
 
 
 def analyze_all(classifier: Classifier, examples: list[dict]) -> list[tuple[str, Case, Analysis]]:

@@ -82,6 +82,7 @@ def policy_from_settings(settings: Settings) -> DecidePolicy:
     return DecidePolicy(
         opt_out_threshold=p.opt_out_threshold, opt_in_threshold=p.opt_in_threshold,
         opt_out_floor=p.opt_out_floor, ignore_unrelated_threshold=p.ignore_unrelated_threshold,
+        opt_in_floor=p.opt_in_floor,
         trusted_authserv_ids=tuple(t.lower() for t in p.trusted_authserv_ids),
         reconfirm_interval=timedelta(hours=settings.notices.reconfirm_interval_hours))
 

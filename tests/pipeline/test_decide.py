@@ -37,11 +37,14 @@ def message(auth: list[str] | None = None, sender: str = "jane@example.net"):
     return parse((head + "\nbody\n").encode())
 
 
-def cls(intent: Intent, confidence: float = 0.95, opt_out: float | None = None) -> Classification:
+def cls(intent: Intent, confidence: float = 0.95, opt_out: float | None = None,
+        opt_in: float | None = None) -> Classification:
     scores = {i.value: (1 - confidence) / 3 for i in (Intent.OPT_OUT, Intent.OPT_IN, Intent.AMBIGUOUS, Intent.UNRELATED)}
     scores[intent.value] = confidence
     if opt_out is not None:
         scores[Intent.OPT_OUT.value] = opt_out
+    if opt_in is not None:
+        scores[Intent.OPT_IN.value] = opt_in
     return Classification(intent, confidence, scores, "test")
 
 
@@ -141,6 +144,16 @@ def test_unrelated_is_ignored_only_when_confident_and_no_opt_out_score():
     assert d.action is Action.REVIEW
     d = decide(message(), Screening(None), cls(Intent.UNRELATED, 0.7, opt_out=0.5), found(), ctx(), POLICY, NOW)
     assert d.action is Action.REVIEW and d.review_reasons == ("possible_opt_out",)
+
+
+def test_unrelated_mail_with_a_real_opt_in_score_goes_to_a_person_not_ignored():
+    # "Can you explain this fee? Opt my mother back in.": an opt-in request is never dropped silently
+    d = decide(message(), Screening(None), cls(Intent.UNRELATED, 0.7, opt_out=0.05, opt_in=0.25), found(), ctx(), POLICY,
+               NOW)
+    assert d.action is Action.REVIEW and d.review_reasons == ("possible_opt_in",)
+    d = decide(message(), Screening(None), cls(Intent.UNRELATED, 0.7, opt_out=0.05, opt_in=0.15), found(), ctx(), POLICY,
+               NOW)
+    assert d.action is Action.IGNORE
 
 
 def test_ambiguous_goes_to_review():
