@@ -28,6 +28,7 @@ import shutil
 import time
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 from optout_daemon.pipeline.classify import MAX_MODEL_CHARS, KeywordClassifier, model_input
 from optout_daemon.pipeline.parse import split_reply
@@ -63,7 +64,30 @@ _TAKE_BACK = re.compile(r"\b(take|takes|taking|took) back\b")
 _LEAVE_OUT = re.compile(r"\b(dejen|dejar|dejaron|dejado|dejarme|dejenme) fuera\b")
 _NO_THANKS = re.compile(r"\bno,? (thanks|thank you|thx|gracias)\b")
 _TURN_ON = re.compile(r"\b(turn|switch) (back )?on\b")
+_TAL_VEZ = re.compile("tal vez")
+_PUEDE_QUE = re.compile("puede que")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
+
+def _bare_contraction(m: re.Match[str]) -> str:
+    return {"ca": "can", "wo": "will"}.get(m.group(1), m.group(1)) + " not"
+
+
+# The rewrites of normalize(), in order, each with strings one of which every match contains: a
+# pattern runs only on text that holds one of them (a test checks the result is the same).
+_REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
+    (("nt",), _BARE_CONTRACTION, _bare_contraction),
+    (("dn", "don", "doo"), _DONT_TYPO, "do not"),
+    (("not", "contactar", "llamar", "publicidad", "exclusion"), _DO_NOT_LIST, " dnmlist "),
+    (("authori", "usuari"), _AUTHORIZED_USER, " authorizeduser "),
+    (("reply", "text", "txt", "send", "press", "respond", "envie", "conteste"), _FOOTER_COMMAND, " footercommand "),
+    (("long as", "siempre", "menos que", "no ser que"), _AS_LONG_AS, " aslongas "),
+    (("tal vez",), _TAL_VEZ, "talvez"),
+    (("puede que",), _PUEDE_QUE, "puedeque"),
+    (("back",), _TAKE_BACK, "withdraw"),  # "take back my consent": withdraw it; "... my opt-out": undo it
+    (("fuera",), _LEAVE_OUT, "excluir"),  # "no me dejen fuera de las promociones"
+    (("turn", "switch"), _TURN_ON, "enable"),
+    (("thank", "thx", "gracias"), _NO_THANKS, "nothanks"),  # a refusal, not a negation of what follows
+)
 
 
 def normalize(text: str) -> str:
@@ -72,17 +96,9 @@ def normalize(text: str) -> str:
     if not text.isascii():  # ASCII is already what NFKD and dropping combining marks give
         text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     text = text.replace("can't", "can not").replace("cannot", "can not").replace("won't", "will not").replace("n't", " not")
-    text = _BARE_CONTRACTION.sub(lambda m: {"ca": "can", "wo": "will"}.get(m.group(1), m.group(1)) + " not", text)
-    text = _DONT_TYPO.sub("do not", text)
-    text = _DO_NOT_LIST.sub(" dnmlist ", text)
-    text = _AUTHORIZED_USER.sub(" authorizeduser ", text)
-    text = _FOOTER_COMMAND.sub(" footercommand ", text)
-    text = _AS_LONG_AS.sub(" aslongas ", text)
-    text = text.replace("tal vez", "talvez").replace("puede que", "puedeque")
-    text = _TAKE_BACK.sub("withdraw", text)  # "take back my consent": withdraw it; "... my opt-out": undo it
-    text = _LEAVE_OUT.sub("excluir", text)  # "no me dejen fuera de las promociones"
-    text = _TURN_ON.sub("enable", text)
-    text = _NO_THANKS.sub("nothanks", text)  # a refusal, not a negation of what follows
+    for needs, pattern, replacement in _REWRITES:
+        if any(part in text for part in needs):  # most text holds none of what the pattern needs
+            text = pattern.sub(replacement, text)
     return _DIGITS.sub("0", text)
 
 
