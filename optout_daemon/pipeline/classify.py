@@ -21,6 +21,7 @@ from typing import Protocol
 from optout_daemon.pipeline.types import Classification, Intent, ParsedMessage
 
 MAX_MODEL_CHARS = 2000
+_BLANKS = re.compile(r"[ \t]+")
 
 _OPT_OUT = [
     r"opt(ing)?[- ]?(me )?out", r"unsubscribe", r"stop (using|sharing|selling|sending|marketing|contacting|the (ads|emails|promos))",
@@ -62,7 +63,7 @@ def model_input(subject: str, new_text: str) -> str:
     """The text a classifier sees: subject and the sender's own words, whitespace folded."""
     text = f"{subject.strip()}\n{new_text.strip()}".strip()
     text = unicodedata.normalize("NFKC", text)
-    return re.sub(r"[ \t]+", " ", text)[:MAX_MODEL_CHARS]
+    return _BLANKS.sub(" ", text)[:MAX_MODEL_CHARS]
 
 
 def _matches(patterns: list[re.Pattern[str]], text: str) -> tuple[bool, bool]:

@@ -48,6 +48,7 @@ _CLAUSES = re.compile(r"[.!?;\n]+\s*|\s+(?=(?:but|pero|then again|or actually|or
                       r"however|sin embargo)\b)", re.I)
 
 _DIGITS = re.compile(r"\d+")
+_A_WORD = re.compile(r"\w+")
 _BARE_CONTRACTION = re.compile(r"\b(do|does|did|ca|wo|is|are|was|should|would|have|has)nt\b")
 # "donnt", "dnt", "dn't", "doont": a typed "don't" is still a negation (typos are a fact of this mailbox)
 _DONT_TYPO = re.compile(r"\b(do+n+'?t+|dn'?t)\b")
@@ -468,7 +469,7 @@ class SpacyIntentClassifier:
 
     def classify(self, subject: str, text: str) -> Classification:
         model_text = model_input(subject, text)
-        if not re.search(r"\w", model_text):
+        if not _A_WORD.search(model_text):
             # Nothing written at all: a person must look (never an automatic action on silence).
             scores = {label: 0.0 for label in LABELS}
             scores[Intent.AMBIGUOUS.value] = 1.0
@@ -498,7 +499,7 @@ class SpacyIntentClassifier:
         # within what the model reads of the message (MAX_MODEL_CHARS), each distinct clause once: a
         # long message repeating a sentence costs one document, not one per line
         clauses = list(dict.fromkeys(c for c in _CLAUSES.split(text[:MAX_MODEL_CHARS])
-                                     if len(re.findall(r"\w+", c)) >= 2))
+                                     if len(_A_WORD.findall(c)) >= 2))
         if len(clauses) < 2:
             return False
         cats = self._scores([features(c) for c in clauses])

@@ -31,6 +31,8 @@ MAX_HEADER = 20_000  # characters kept per header field
 MAX_ADDRESS_HEADER = 4_000  # the address parser recurses per address: keep hostile lists short
 
 _header_parser = HeaderParser(policy=compat32)
+_LANGUAGE_WORDS = re.compile(r"[a-záéíóúñü']+")
+_COMMENTS = re.compile(r"\([^)]*\)")
 
 
 def parse(raw: bytes) -> ParsedMessage:
@@ -350,7 +352,7 @@ _EN_WORDS = frozenset(
 
 
 def detect_language(text: str) -> str:
-    words = re.findall(r"[a-záéíóúñü']+", text.lower()[:4000])
+    words = _LANGUAGE_WORDS.findall(text.lower()[:4000])
     es = sum(1 for w in words if w in _ES_WORDS)
     en = sum(1 for w in words if w in _EN_WORDS)
     if any(ch in text for ch in "ñ¿¡") or any(w in ("dejen", "mis", "datos", "quiero", "favor") for w in words):
@@ -367,7 +369,7 @@ _AR_PROP = re.compile(r"\b(header\.from|header\.d|header\.i|smtp\.mailfrom)\s*=\
 def parse_authentication_results(values: list[str]) -> list[AuthResult]:
     results: list[AuthResult] = []
     for value in values:
-        value = re.sub(r"\([^)]*\)", " ", value)  # comments
+        value = _COMMENTS.sub(" ", value)  # comments
         authserv_id = value.split(";", 1)[0].strip().split()[0].lower() if value.strip() else ""
         for method, result, rest in _AR_METHOD.findall(value):
             domain = ""

@@ -49,8 +49,13 @@ class ResolvePolicy:
     address_of_record_days: int = 30
 
 
+_NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
+_NAME_WORDS = re.compile(r"[^\W\d_]{2,}")
+_ZIP = re.compile(r"\b\d{5}\b")
+
+
 def normalize_account(value: str) -> str:
-    return re.sub(r"[^0-9A-Za-z]", "", value).upper()
+    return _NOT_ALNUM.sub("", value).upper()
 
 
 def find_account_numbers(text: str, pattern: str) -> list[str]:
@@ -136,7 +141,7 @@ def _slow_e164(span: str, region: str) -> str:
 
 
 def _name_tokens(name: str) -> set[str]:
-    return set(re.findall(r"[^\W\d_]{2,}", name.lower()))
+    return set(_NAME_WORDS.findall(name.lower()))
 
 
 class _Evidence:
@@ -199,7 +204,7 @@ def _gather(message: ParsedMessage, directory: CustomerDirectory, policy: Resolv
 def _supporting(message: ParsedMessage, found: _Evidence) -> None:
     """The name the sender shows or signs, and a ZIP code written: they corroborate, never identify."""
     words = _name_tokens(f"{message.from_name}\n{message.new_text}\n{message.signature}")
-    zips = set(re.findall(r"\b\d{5}\b", _searchable(message)))
+    zips = set(_ZIP.findall(_searchable(message)))
     for cid in list(found.by_customer):
         record = found.records[cid]
         tokens = _name_tokens(record.name)
