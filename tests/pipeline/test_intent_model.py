@@ -158,9 +158,10 @@ def test_a_message_asking_for_both_goes_to_a_person(model) -> None:  # noqa: ANN
 
 
 def test_a_request_beside_a_clause_that_asks_what_it_means_goes_to_a_person(model) -> None:  # noqa: ANN001
-    result = model.classify("", "Remove me from marketing. What does this mean?")
-    assert "model:intent clauses_conflict" in result.reasons
-    assert result.intent is Intent.AMBIGUOUS
+    text = "Remove me from marketing. What does this mean?"
+    assert model.classify("", text).intent is Intent.AMBIGUOUS
+    assert model._clauses_conflict(text)  # the clause check says so too, whatever the whole message scores
+    assert not model._clauses_conflict("Remove me from marketing. My number is 312-555-0143.")
 
 
 _TRIGGERS = st.sampled_from(["don't", "dont", "donnt", "dnt", "doont", "do not call list", "do-not-market", "lista",
@@ -308,6 +309,11 @@ class _SaysUnrelated:
     ("How long is my contract? Stop please.", True),
     ("¿Cuánto debo este mes? Baja.", True),
     ("Why did the stop sign ad run? I never stop by the store.", False),
+    ("Somebody changed my plan without asking me. Decline.", True),
+    ("Where is the nearest store? My answer to your notice is no.", True),
+    ("¿Dónde queda la tienda? Mi respuesta es que no.", True),
+    ("Decline the charge on my card, I did not make it.", False),
+    ("My answer is not ready yet, I need to check with my wife.", False),
 ])
 def test_the_safety_net_sends_opt_out_requests_the_model_missed_to_a_person(text: str, raised: bool) -> None:
     from optout_daemon.pipeline.classify import GuardedClassifier  # noqa: PLC0415
