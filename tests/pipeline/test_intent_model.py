@@ -170,6 +170,8 @@ _TRIGGERS = st.sampled_from(["don't", "dont", "donnt", "dnt", "doont", "do not c
                              "siempre que", "a menos que", "tal vez", "puede que", "take back", "took back",
                              "dejen fuera", "turn on", "switch back on", "no thanks", "no, gracias", "cannot",
                              "won't", "isnt", "wont", "12", " ", ", ", ".", "\n", "é", "no", "back", "on"])
+
+
 @settings(max_examples=300, deadline=None)
 @given(words=st.lists(st.one_of(_TRIGGERS, st.text(max_size=4)), max_size=20))
 def test_normalize_runs_a_rewrite_only_where_it_can_match(words: list[str]) -> None:
@@ -235,31 +237,6 @@ def test_the_split_is_frozen_and_new_phrasings_never_move_held_out_ones(tmp_path
         lines = (TRAINING_DIR / f"{part}.jsonl").read_text(encoding="utf-8").splitlines()
         assert len(lines) == len(examples[part])
         assert json.loads(lines[0])["body"] == examples[part][0]["body"]
-
-
-_TRIGGERS = st.sampled_from(["don't", "dont", "donnt", "dnt", "doont", "do not call list", "do-not-market", "lista",
-                             "no contactar", "lista de exclusion", "exclusion list", "authorized user",
-                             "usuaria autorizada", "reply STOP", "text quit", "responda baja", "as long as",
-                             "siempre que", "a menos que", "tal vez", "puede que", "take back", "took back",
-                             "dejen fuera", "turn on", "switch back on", "no thanks", "no, gracias", "cannot",
-                             "won't", "isnt", "wont", "12", " ", ", ", ".", "\n", "é", "no", "back", "on"])
-@settings(max_examples=300, deadline=None)
-@given(words=st.lists(st.one_of(_TRIGGERS, st.text(max_size=4)), max_size=20))
-def test_normalize_runs_a_rewrite_only_where_it_can_match(words: list[str]) -> None:
-    # each rewrite is skipped on text without one of the strings its matches contain: the result must
-    # be what running every rewrite gives
-    text = " ".join(words)
-    guarded = intent_model.normalize(text)
-    saved = intent_model._REWRITES
-    intent_model._REWRITES = tuple((("",), pattern, replacement) for _, pattern, replacement in saved)
-    try:
-        assert intent_model.normalize(text) == guarded
-    finally:
-        intent_model._REWRITES = saved
-
-
-def _concepts(text: str) -> list[str]:
-    return intent_model.concepts(intent_model.normalize(text))
 
 
 def test_a_negated_negative_ends_the_negation() -> None:
