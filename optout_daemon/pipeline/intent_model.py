@@ -192,6 +192,7 @@ _WORD_OR_MARK = re.compile(r"[a-z]+(?:-[a-z]+)?|[?\u00bf.!,;:\n]")
 # lose their "?"); "can you / would you / do not" is a request, not a question.
 _AUXILIARIES = frozenset("should would could can do does did is are am was will have has".split())
 _NOT_A_QUESTION_AFTER = frozenset("you u not no please pls kindly".split())
+_PRONOUNS = ("la", "lo", "las", "los")  # "quítenla", "bórrenlo": the verb's object, named before
 _OPT_OBJECTS = frozenset(("me", "us", "him", "her", "them", "it"))  # "opt me in", like "opt me out"
 _CLAUSE_START = frozenset(("", "?", "\u00bf", ".", "!", ";", ":", ",", "\n"))
 
@@ -224,22 +225,27 @@ def _concept(word: str) -> str | None:
 
 def _reverses(seq: list[str], concept: str, word: str, previous: str) -> bool:
     """Undoing a restriction is asking for marketing: "take me off the suppression list", "cancel my
-    opt-out", "quiten la restricción", "stop excluding me", "dejen de bloquear": a stop/remove concept
-    earlier in the clause, then the list or the opt-out state, or a second stop/remove as a gerund
-    ("excluding") or an infinitive after "de" ("de excluirme")."""
-    if concept not in ("dnm", "outstate", "stop", "remove"):
+    opt-out", "quiten la restricción", "stop excluding me", "dejen de bloquear", "withdraw my
+    objection": a stop/remove concept earlier in the clause, then the list, the opt-out state or an
+    objection, or a second stop/remove as a gerund ("excluding") or an infinitive after "de" ("de
+    excluirme"); or an objection, then a stop/remove ("my objection is withdrawn")."""
+    if concept not in ("dnm", "outstate", "stop", "remove", "objection", "refuse"):
         return False
     # the request concept before, same clause ("lift the marketing restriction": what is lifted between)
     earlier = next((c for c in reversed(seq) if c not in ("qstart", "mkt", "data", "nmkt", "ndata")), "|")
+    if concept in ("stop", "remove") and earlier in ("objection", "refuse"):
+        return True  # "my objection to the promos is withdrawn", "mi objeción queda retirada"
     if earlier.lstrip("n") not in ("stop", "remove"):
         return False
-    return concept in ("dnm", "outstate") or word.endswith("ing") or previous == "de"
+    # "withdraw my objection", "erase my refusal"
+    return concept in ("dnm", "outstate", "objection", "refuse") or word.endswith("ing") or previous == "de"
 
 
 def concepts(normalized: str) -> list[str]:
     """Concept tokens of normalized text: c_<concept>, c_n<concept> inside a negation, and pairs."""
     seq: list[str] = []  # concepts in order; "|" ends a clause
     scope, previous, before = 0, "", ""
+    stated = False  # the opt-out state or the list was named in this sentence
     words = _WORD_OR_MARK.findall(normalized)
     for i, word in enumerate(words):
         if word in _AUXILIARIES and previous in _CLAUSE_START and i + 1 < len(words) \
@@ -254,6 +260,7 @@ def concepts(normalized: str) -> list[str]:
                     before == "opt" and previous in _OPT_OBJECTS)) else word)
         if len(word) == 1 and word in "?\u00bf.!,;:\n":
             scope = 0
+            stated = stated and word == ","  # a restriction named earlier in the sentence
             seq.append("q" if word in "?\u00bf" else "|")
         elif word in _SCOPE_BREAKS:
             scope = 0
@@ -265,8 +272,12 @@ def concepts(normalized: str) -> list[str]:
             concept = _concept(word)
             scope = max(0, scope - 1)
             if concept:
-                if _reverses(seq, concept, word, before):
-                    seq.append("reverse")
+                if _reverses(seq, concept, word, before) or (
+                        stated and concept in ("stop", "remove") and (
+                            word.endswith(_PRONOUNS) or (i + 1 < len(words) and words[i + 1] == "it"))):
+                    seq.append("reverse")  # ... or "the restriction, remove it" / "la restricción, quítenla"
+                if concept in ("outstate", "dnm"):
+                    stated = True
                 seq.append(("n" + concept) if scope and concept != "footer" else concept)  # a footer is never negated
                 if scope and concept in _NEGATIVE_VERBS:
                     scope = 0  # "no longer object to marketing use": the negation ends at the negative verb

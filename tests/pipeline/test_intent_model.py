@@ -206,6 +206,12 @@ def test_what_the_concepts_read_in_everyday_wording() -> None:
     # Spanish verbs with a pronoun attached keep their meaning
     assert "c_stop" in _concepts("retiren mi autorización")
     assert "c_remove" in _concepts("ya no necesito la restricción, quítenla")
+    # withdrawing an objection, and removing a restriction named earlier in the sentence, undo them
+    assert "c_reverse" in _concepts("My objection to the promos is withdrawn as of today.")
+    assert "c_reverse" in _concepts("I withdraw my objection")
+    assert "c_reverse" in _concepts("Ya no necesito la restricción de mercadeo, quítenla.")
+    assert "c_reverse" not in _concepts("I object. Stop using my data.")
+    assert "c_reverse" not in _concepts("Quítenlo de la publicidad, por favor.")
     # lifting a restriction with what is restricted named between
     assert "c_reverse" in _concepts("please lift the marketing restriction on my account")
     # hedges and future intentions are not requests yet
