@@ -69,6 +69,7 @@ _TAL_VEZ = re.compile("tal vez")
 _PUEDE_QUE = re.compile("puede que")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
 
+
 def _bare_contraction(m: re.Match[str]) -> str:
     return {"ca": "can", "wo": "will"}.get(m.group(1), m.group(1)) + " not"
 
@@ -229,16 +230,18 @@ def _reverses(seq: list[str], concept: str, word: str, previous: str) -> bool:
     objection": a stop/remove concept earlier in the clause, then the list, the opt-out state or an
     objection, or a second stop/remove as a gerund ("excluding") or an infinitive after "de" ("de
     excluirme"); or an objection, then a stop/remove ("my objection is withdrawn")."""
-    if concept not in ("dnm", "outstate", "stop", "remove", "objection", "refuse"):
+    if concept not in ("dnm", "outstate", "stop", "remove", "objection"):
         return False
     # the request concept before, same clause ("lift the marketing restriction": what is lifted between)
     earlier = next((c for c in reversed(seq) if c not in ("qstart", "mkt", "data", "nmkt", "ndata")), "|")
-    if concept in ("stop", "remove") and earlier in ("objection", "refuse"):
-        return True  # "my objection to the promos is withdrawn", "mi objeción queda retirada"
+    if concept in ("stop", "remove") and earlier == "objection":
+        # "my objection to the promos is withdrawn", "mi objeción queda retirada" (not a refusal: "no
+        # thanks stop sending me promos" is an opt-out)
+        return True
     if earlier.lstrip("n") not in ("stop", "remove"):
         return False
-    # "withdraw my objection", "erase my refusal"
-    return concept in ("dnm", "outstate", "objection", "refuse") or word.endswith("ing") or previous == "de"
+    # "withdraw my objection"
+    return concept in ("dnm", "outstate", "objection") or word.endswith("ing") or previous == "de"
 
 
 def concepts(normalized: str) -> list[str]:
@@ -444,7 +447,9 @@ class BowScorer:
 
 
 _RUNS = re.compile(r"\S+ ?|\s+")  # a word and its trailing space, or whitespace
-_CACHE_LIMIT = 100_000  # n-gram keys whose contributions are remembered (1.6 MB); forgotten all at once when full
+# token and n-gram keys whose contributions are remembered (3.2 MB), and spans whose token ids are;
+# each forgotten all at once when full
+_CACHE_LIMIT = 100_000
 
 
 def _caching_tokenizer(nlp):  # noqa: ANN001, ANN202 - spacy.Language -> spacy.tokenizer.Tokenizer

@@ -211,6 +211,7 @@ def test_what_the_concepts_read_in_everyday_wording() -> None:
     assert "c_reverse" in _concepts("I withdraw my objection")
     assert "c_reverse" in _concepts("Ya no necesito la restricción de mercadeo, quítenla.")
     assert "c_reverse" not in _concepts("I object. Stop using my data.")
+    assert "c_reverse" not in _concepts("no thanks stop sending me promos")  # a refusal, then the request
     assert "c_reverse" not in _concepts("Quítenlo de la publicidad, por favor.")
     # lifting a restriction with what is restricted named between
     assert "c_reverse" in _concepts("please lift the marketing restriction on my account")
