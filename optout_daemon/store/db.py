@@ -158,10 +158,9 @@ def store_arrivals(engine: Engine, arrivals: Iterable[Arrival]) -> list[int | No
     if engine.dialect.name == "sqlite":
         return _store_arrivals_sqlite(engine, rows)
     table = InboundMessage.__table__
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+    dialect_insert = postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert
     statement = dialect_insert(table).on_conflict_do_nothing(index_elements=["natural_key"])
     keys = [r["natural_key"] for r in rows]
     try:
