@@ -224,12 +224,16 @@ def _concept(word: str) -> str | None:
     return concept
 
 
-def _reverses(seq: list[str], concept: str, word: str, previous: str) -> bool:
+def _reverses(seq: list[str], concept: str, word: str, previous: str, stated: bool, following: str) -> bool:
     """Undoing a restriction is asking for marketing: "take me off the suppression list", "cancel my
     opt-out", "quiten la restricción", "stop excluding me", "dejen de bloquear", "withdraw my
     objection": a stop/remove concept earlier in the clause, then the list, the opt-out state or an
     objection, or a second stop/remove as a gerund ("excluding") or an infinitive after "de" ("de
-    excluirme"); or an objection, then a stop/remove ("my objection is withdrawn")."""
+    excluirme"); or an objection, then a stop/remove ("my objection is withdrawn"); or a stop/remove
+    that points back at the state or the list named earlier in the sentence (`stated`): "la
+    restricción, quítenla", "the restriction, remove it"."""
+    if stated and concept in ("stop", "remove") and (word.endswith(_PRONOUNS) or following == "it"):
+        return True
     if concept not in ("dnm", "outstate", "stop", "remove", "objection"):
         return False
     # the request concept before, same clause ("lift the marketing restriction": what is lifted between)
@@ -275,10 +279,8 @@ def concepts(normalized: str) -> list[str]:
             concept = _concept(word)
             scope = max(0, scope - 1)
             if concept:
-                if _reverses(seq, concept, word, before) or (
-                        stated and concept in ("stop", "remove") and (
-                            word.endswith(_PRONOUNS) or (i + 1 < len(words) and words[i + 1] == "it"))):
-                    seq.append("reverse")  # ... or "the restriction, remove it" / "la restricción, quítenla"
+                if _reverses(seq, concept, word, before, stated, words[i + 1] if i + 1 < len(words) else ""):
+                    seq.append("reverse")
                 if concept in ("outstate", "dnm"):
                     stated = True
                 seq.append(("n" + concept) if scope and concept != "footer" else concept)  # a footer is never negated
