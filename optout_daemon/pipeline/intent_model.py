@@ -366,7 +366,7 @@ class BowScorer:
         sparse, ngrams = nodes.get("sparse_linear"), nodes.get("extract_ngrams")
         if sparse is None or ngrams is None or sparse.attrs.get("v1_indexing") or "softmax_activation" not in nodes:
             return None
-        return cls(_caching_tokenizer(nlp), sparse.get_param("W"), sparse.get_param("b"),
+        return cls(nlp.tokenizer, sparse.get_param("W"), sparse.get_param("b"),
                    ngrams.attrs["ngram_size"], tuple(textcat.labels))
 
     def _buckets(self, keys):  # noqa: ANN001, ANN202 - uint64 keys -> (idx seed 0, idx seed 1)
@@ -402,15 +402,16 @@ class BowScorer:
         against the tokenizer's on held-out texts and random strings of words, marks and whitespace.
         """
         known = self._span_ids
+        spans = _RUNS.findall(text)
         try:
-            return [i for span in _RUNS.findall(text) for i in known[span]]
+            return [i for span in spans for i in known[span]]
         except KeyError:
             if len(known) >= _CACHE_LIMIT:
                 known.clear()
-            for span in _RUNS.findall(text):
+            for span in spans:
                 if span not in known:
                     known[span] = tuple(self.tokenizer(span).to_array(self._orth).tolist())
-            return [i for span in _RUNS.findall(text) for i in known[span]]
+            return [i for span in spans for i in known[span]]
 
     def scores(self, text: str) -> dict[str, float]:
         ids = self.token_ids(text)
@@ -452,23 +453,6 @@ _RUNS = re.compile(r"\S+ ?|\s+")  # a word and its trailing space, or whitespace
 # token and n-gram keys whose contributions are remembered (3.2 MB), and spans whose token ids are;
 # each forgotten all at once when full
 _CACHE_LIMIT = 100_000
-
-
-def _caching_tokenizer(nlp):  # noqa: ANN001, ANN202 - spacy.Language -> spacy.tokenizer.Tokenizer
-    """A copy of the pipeline's tokenizer without its whitespace special cases ("\n", "\t", " ", nbsp).
-
-    spaCy stops caching the spans of a text once a special case has matched in it, and "\n" is one:
-    every word after the first line break of every message went through the prefix, suffix and infix
-    searches again (1.7 ms for a 40-line message instead of 0.06). Without those rules a whitespace
-    span is still one token with the same text (ORTH, all the model reads); the scorer is checked
-    against `nlp(text).cats` at load and in a test, multi-line texts included.
-    """
-    from spacy.tokenizer import Tokenizer  # noqa: PLC0415
-
-    tokenizer = Tokenizer(nlp.vocab)
-    tokenizer.from_bytes(nlp.tokenizer.to_bytes())
-    tokenizer.rules = {text: tokens for text, tokens in (nlp.tokenizer.rules or {}).items() if not text.isspace()}
-    return tokenizer
 
 
 class SpacyIntentClassifier:
