@@ -61,7 +61,8 @@ _DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(i
 _FOOTER_COMMAND = re.compile(r"\b(reply|text|txt|send|press|responda|responde|envie|conteste)\s+(with\s+|con\s+)?"
                              r"[\"'(]?(stop|remove|unsubscribe|end|quit|cancel|no|opt[- ]?out|baja|alto|salir|0)\b")
 _AS_LONG_AS = re.compile(r"\b(as long as|so long as|siempre (que|y cuando)|a menos que|a no ser que)\b")
-_TAKE_BACK = re.compile(r"\b(take|takes|taking|took) back\b")
+# typed fast: "tkae back", "take bcak" (a missed "take back my consent" had read as giving it)
+_TAKE_BACK = re.compile(r"\b(take|takes|taking|took|tkae|taek|tak|tke) (back|bcak|bakc|bak)\b")
 _LEAVE_OUT = re.compile(r"\b(dejen|dejar|dejaron|dejado|dejarme|dejenme) fuera\b")
 _NO_THANKS = re.compile(r"\bno,? (thanks|thank you|thx|gracias)\b")
 _TURN_ON = re.compile(r"\b(turn|switch) (back )?on\b")
@@ -85,7 +86,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("long as", "siempre", "menos que", "no ser que"), _AS_LONG_AS, " aslongas "),
     (("tal vez",), _TAL_VEZ, "talvez"),
     (("puede que",), _PUEDE_QUE, "puedeque"),
-    (("back",), _TAKE_BACK, "withdraw"),  # "take back my consent": withdraw it; "... my opt-out": undo it
+    (("back", "bcak", "bakc", "bak"), _TAKE_BACK, "withdraw"),  # "take back my consent": withdraw it; "... my opt-out": undo it
     (("fuera",), _LEAVE_OUT, "excluir"),  # "no me dejen fuera de las promociones"
     (("turn", "switch"), _TURN_ON, "enable"),
     (("thank", "thx", "gracias"), _NO_THANKS, "nothanks"),  # a refusal, not a negation of what follows
@@ -188,6 +189,8 @@ _NEGATION_SCOPE = 6  # words after a negation that it governs
 # A negated negative ("do not exclude me from offers", "no objection to you using my data") is where the
 # negation stops: what follows is wanted, so it is not marked negated.
 _NEGATIVE_VERBS = frozenset({"stop", "remove", "refuse", "objection"})
+_PAST_AUXILIARIES = frozenset(("did", "had", "has", "have"))
+_PAST_CONSENT = frozenset(("autorice", "acepte", "aprobe", "consenti", "permiti"))  # "no autoricé", accents folded
 _WORD_OR_MARK = re.compile(r"[a-z]+(?:-[a-z]+)?|[?\u00bf.!,;:\n]")
 # A clause that starts "should I / do I / is my / would opting ..." asks something (typed questions often
 # lose their "?"); "can you / would you / do not" is a request, not a question.
@@ -196,6 +199,7 @@ _NOT_A_QUESTION_AFTER = frozenset("you u not no please pls kindly".split())
 _PRONOUNS = ("la", "lo", "las", "los")  # "quítenla", "bórrenlo": the verb's object, named before
 _OPT_OBJECTS = frozenset(("me", "us", "him", "her", "them", "it"))  # "opt me in", like "opt me out"
 _CLAUSE_START = frozenset(("", "?", "\u00bf", ".", "!", ";", ":", ",", "\n"))
+_LEADING_CONJUNCTIONS = frozenset(("or", "and", "but", "so", "also", "then"))  # "Or would that affect my contract"
 
 
 # Typos: a lexicon word of 5+ letters with one letter deleted still names its concept, and so does
@@ -238,6 +242,10 @@ def _reverses(seq: list[str], concept: str, word: str, previous: str, stated: bo
         return False
     # the request concept before, same clause ("lift the marketing restriction": what is lifted between)
     earlier = next((c for c in reversed(seq) if c not in ("qstart", "mkt", "data", "nmkt", "ndata")), "|")
+    if earlier == "nkeep" or (earlier == "nwant" and concept in ("dnm", "outstate")):
+        # no longer needing the restriction: "ya no necesito la restricción", "no need to keep me opted
+        # out", "I don't want to stay on the do-not-market list" (but "I don't want to opt out" is not)
+        return True
     if concept in ("stop", "remove") and earlier == "objection":
         # "my objection to the promos is withdrawn", "mi objeción queda retirada" (not a refusal: "no
         # thanks stop sending me promos" is an opt-out)
@@ -252,10 +260,12 @@ def concepts(normalized: str) -> list[str]:
     """Concept tokens of normalized text: c_<concept>, c_n<concept> inside a negation, and pairs."""
     seq: list[str] = []  # concepts in order; "|" ends a clause
     scope, previous, before = 0, "", ""
+    negated_past = False  # the negation follows "did / had / has / have"
     stated = False  # the opt-out state or the list was named in this sentence
     words = _WORD_OR_MARK.findall(normalized)
     for i, word in enumerate(words):
-        if word in _AUXILIARIES and previous in _CLAUSE_START and i + 1 < len(words) \
+        if word in _AUXILIARIES and (previous in _CLAUSE_START or (
+                previous in _LEADING_CONJUNCTIONS and before in _CLAUSE_START)) and i + 1 < len(words) \
                 and words[i + 1] not in _NOT_A_QUESTION_AFTER:
             seq.append("qstart")
         if word in ("out", "opt-out", "optout") and (previous in _DETERMINERS or (
@@ -274,11 +284,16 @@ def concepts(normalized: str) -> list[str]:
             seq.append("|")
         elif word in _NEGATIONS:
             scope = _NEGATION_SCOPE
+            negated_past = before in _PAST_AUXILIARIES  # (previous is this word by now)
             seq.append("neg")
         else:
             concept = _concept(word)
             scope = max(0, scope - 1)
             if concept:
+                if scope and concept == "consent" and (negated_past or word.endswith("ed") or word in _PAST_CONSENT):
+                    # "I didn't authorize this", "no autoricé ese cargo": a complaint about what happened,
+                    # not the refusal "I do not authorize the use of my data"
+                    seq.append("past")
                 if _reverses(seq, concept, word, before, stated, words[i + 1] if i + 1 < len(words) else ""):
                     seq.append("reverse")
                 if concept in ("outstate", "dnm"):
