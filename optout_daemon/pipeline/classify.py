@@ -69,9 +69,24 @@ def model_input(subject: str, new_text: str) -> str:
     return _BLANKS.sub(" ", text)[:MAX_MODEL_CHARS]
 
 
-def _matches(patterns: list[re.Pattern[str]], text: str) -> tuple[bool, bool]:
-    """(a plain match, a negated match) of any pattern."""
+def _any_of(patterns: list[re.Pattern[str]]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """One pattern that matches somewhere exactly when one of patterns does: (for lower-case ASCII text,
+    for any text). The first drops re.I, which makes a long alternation five times slower: for ASCII
+    text already lower-cased and patterns written in lower case, ignoring case changes nothing."""
+    assert len({p.flags for p in patterns}) == 1 and all(p.pattern == p.pattern.lower() for p in patterns)
+    joined = "|".join(f"(?:{p.pattern})" for p in patterns)
+    return re.compile(joined, patterns[0].flags & ~re.I), re.compile(joined, patterns[0].flags)
+
+
+_OUT_ANY, _IN_ANY = _any_of(_OUT), _any_of(_IN)
+
+
+def _matches(patterns: list[re.Pattern[str]], text: str,
+             screen: tuple[re.Pattern[str], re.Pattern[str]] | None = None) -> tuple[bool, bool]:
+    """(a plain match, a negated match) of any pattern in lower-cased text; `screen` is _any_of(patterns)."""
     plain = negated = False
+    if screen is not None and screen[0 if text.isascii() else 1].search(text) is None:
+        return plain, negated  # most text holds none of the phrases: one pass instead of one per pattern
     for pattern in patterns:
         for m in pattern.finditer(text):
             if _NEGATION.search(text[max(0, m.start() - 40):m.start()]):
@@ -86,8 +101,8 @@ class KeywordClassifier:
 
     def classify(self, subject: str, text: str) -> Classification:
         body = model_input(subject, text).lower()
-        out, out_negated = _matches(_OUT, body)
-        into, _ = _matches(_IN, body)
+        out, out_negated = _matches(_OUT, body, _OUT_ANY)
+        into, _ = _matches(_IN, body, _IN_ANY)
         if out and not into:
             intent, reason = Intent.OPT_OUT, "keyword_opt_out"
         elif into and not out:
@@ -128,7 +143,8 @@ class GuardedClassifier:
         body = model_input(subject, text).lower()
         # what the keyword baseline would call `opt_out` (a plain opt-out phrase and no opt-in one),
         # or one of the safety net's own patterns
-        if not ((_matches(_OUT, body)[0] and not _matches(_IN, body)[0]) or _matches(_GUARD_OUT, body)[0]):
+        if not ((_matches(_OUT, body, _OUT_ANY)[0] and not _matches(_IN, body, _IN_ANY)[0])
+                or _matches(_GUARD_OUT, body)[0]):
             return result
         scores = dict(result.scores)
         scores[Intent.OPT_OUT.value] = max(scores.get(Intent.OPT_OUT.value, 0.0), self.GUARD_SCORE)

@@ -187,6 +187,20 @@ def test_normalize_runs_a_rewrite_only_where_it_can_match(words: list[str]) -> N
         intent_model._REWRITES = saved
 
 
+_KEYWORDS = st.sampled_from(["opt me out", "opt in", "unsubscribe", "stop", "do not use", "don't share", "baja",
+                              "dénme de baja", "no autorizo", "acepto", "autorizo", "suscríbanme", "i consent", "not",
+                              "never", "ſtop", "İ", "K", "é", "\n", ".", " ", "remove me", "sign me back up"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(words=st.lists(st.one_of(_KEYWORDS, st.text(max_size=4)), max_size=16))
+def test_the_keyword_screen_finds_a_phrase_exactly_when_the_patterns_do(words: list[str]) -> None:
+    from optout_daemon.pipeline import classify  # noqa: PLC0415
+    text = " ".join(words).lower()
+    for patterns, screen in ((classify._OUT, classify._OUT_ANY), (classify._IN, classify._IN_ANY)):
+        assert classify._matches(patterns, text, screen) == classify._matches(patterns, text)
+
+
 def _concepts(text: str) -> list[str]:
     return intent_model.concepts(intent_model.normalize(text))
 
@@ -218,6 +232,20 @@ def test_what_the_concepts_read_in_everyday_wording() -> None:
     # hedges and future intentions are not requests yet
     assert "c_hedge" in _concepts("I'm thinking about opting out")
     assert "c_hedge" in _concepts("puede que me dé de baja el próximo mes")
+    # a typed "take back" still withdraws (a missed one had read "tkae back my consent" as giving it)
+    assert _concepts("I tkae back my conseent for marketing")[:2] == ["c_stop", "c_consent"]
+    # a question may start after "or / and / but": "Or would that affect my contract"
+    assert "c_qstart" in _concepts("Opt me out. Or would that affect my contract")
+    assert "c_qstart" not in _concepts("Opt me out. Or would you rather call me")
+    # no longer needing or keeping a restriction undoes it; not wanting to opt out does not
+    assert "c_reverse" in _concepts("No need to keep me opted out anymore.")
+    assert "c_reverse" in _concepts("I don't want to be on the do not call list")
+    assert "c_reverse" not in _concepts("I don't want to opt out")
+    assert "c_reverse" not in _concepts("I do not want to keep getting promos")
+    # a consent refused in the past is a complaint ("I didn't authorize this"), not the refusal
+    assert "c_past" in _concepts("Someone opened an account in my name. I didn't authorize this.")
+    assert "c_past" in _concepts("I never authorized marketing use of my records")
+    assert "c_past" not in _concepts("I do not authorize the use of my CPNI")
 
 
 def test_the_split_is_frozen_and_new_phrasings_never_move_held_out_ones(tmp_path: Path) -> None:
