@@ -44,6 +44,12 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # shown by evaluate(): what a deci
 CONFLICT_SCORE = 0.7
 _CONFLICTING = (Intent.OPT_OUT.value, Intent.OPT_IN.value, Intent.AMBIGUOUS.value)
 CONFLICT_SHIFT = 0.5
+# Mail that reads unrelated as a whole but has a clause reading opt_in at REQUEST_CLAUSE_SCORE or more
+# ("Quiero suscribirme otra vez. También, ¿por qué subió mi factura?") gets the same shift: a person
+# looks instead of the request being ignored (opt-outs already are, by policy.opt_out_floor and the
+# keyword safety net). Only within REQUEST_CLAUSE_MAX_CHARS: long mail is newsletters. Dev folds.
+REQUEST_CLAUSE_SCORE = 0.5
+REQUEST_CLAUSE_MAX_CHARS = 800
 _CLAUSES = re.compile(r"[.!?;\n]+\s*|\s+(?=(?:but|pero|then again|or actually|or maybe|o mejor|o tal vez|aunque|"
                       r"however|sin embargo)\b)", re.I)
 
@@ -502,6 +508,9 @@ class SpacyIntentClassifier:
             reason = "model:intent opt_in_beside_a_stop_request"
         elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and self._clauses_conflict(text):
             reason = "model:intent clauses_conflict"
+        elif best == Intent.UNRELATED.value and len(text) <= REQUEST_CLAUSE_MAX_CHARS and any(
+                c[Intent.OPT_IN.value] >= REQUEST_CLAUSE_SCORE for c in self._clause_scores(text)):
+            reason = "model:intent opt_in_clause"
         reasons: tuple[str, ...] = ()
         if reason:
             scores = {label: score * (1 - CONFLICT_SHIFT) for label, score in scores.items()}
@@ -511,18 +520,20 @@ class SpacyIntentClassifier:
         return Classification(intent=Intent(best), confidence=scores[best], scores=scores, classifier=NAME,
                               reasons=(f"model:intent {best} {scores[best]:.2f}", *reasons))
 
-    def _clauses_conflict(self, text: str) -> bool:
-        """One clause of what the customer wrote reads as an opt-out and another as an opt-in, or one as
-        a request and another as a question or a hedge ("Opt me out. Or would that affect my contract?")."""
+    def _clause_scores(self, text: str) -> list[dict[str, float]]:
+        """The scores of each distinct clause of what the customer wrote, when there are two or more."""
         # within what the model reads of the message (MAX_MODEL_CHARS), each distinct clause once: a
         # long message repeating a sentence costs one document, not one per line
         clauses = list(dict.fromkeys(c for c in _CLAUSES.split(text[:MAX_MODEL_CHARS])
                                      if len(_A_WORD.findall(c)) >= 2))
-        if len(clauses) < 2:
-            return False
-        cats = self._scores([features(c) for c in clauses])
+        return self._scores([features(c) for c in clauses]) if len(clauses) >= 2 else []
+
+    def _clauses_conflict(self, text: str) -> bool:
+        """One clause of what the customer wrote reads as an opt-out and another as an opt-in, or one as
+        a request and another as a question or a hedge ("Opt me out. Or would that affect my contract?")."""
+        cats = self._clause_scores(text)
         # two of opt_out / opt_in / ambiguous each read clearly in some clause (no clause can be two)
-        return sum(max(c[label] for c in cats) >= CONFLICT_SCORE for label in _CONFLICTING) >= 2
+        return len(cats) >= 2 and sum(max(c[label] for c in cats) >= CONFLICT_SCORE for label in _CONFLICTING) >= 2
 
 
 # Texts the direct scorer is checked on at load: it is used only when it gives spaCy's own scores.

@@ -164,6 +164,28 @@ def test_a_request_beside_a_clause_that_asks_what_it_means_goes_to_a_person(mode
     assert not model._clauses_conflict("Remove me from marketing. My number is 312-555-0143.")
 
 
+class _Scripted:
+    """A SpacyIntentClassifier whose documents score as scripted by a word they hold."""
+
+    def __init__(self) -> None:
+        from optout_daemon.pipeline.intent_model import SpacyIntentClassifier  # noqa: PLC0415
+        self.real = SpacyIntentClassifier.__new__(SpacyIntentClassifier)
+        self.real.scorer, self.real.version = None, ""
+        self.real._scores = lambda texts: [self.score(t) for t in texts]
+
+    @staticmethod
+    def score(text: str) -> dict[str, float]:
+        label = "opt_in" if "suscribirme" in text and "factura" not in text else "unrelated"
+        return {"opt_out": 0.0, "opt_in": 0.0, "ambiguous": 0.0, "unrelated": 0.0, label: 1.0}
+
+
+def test_unrelated_mail_with_an_opt_in_clause_goes_to_a_person() -> None:
+    model = _Scripted().real
+    result = model.classify("", "Quiero suscribirme otra vez. También, ¿por qué subió mi factura?")
+    assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_clause" in result.reasons
+    assert model.classify("", "Mi factura subió. ¿Por qué?").intent is Intent.UNRELATED
+
+
 _TRIGGERS = st.sampled_from(["don't", "dont", "donnt", "dnt", "doont", "do not call list", "do-not-market", "lista",
                              "no contactar", "lista de exclusion", "exclusion list", "authorized user",
                              "usuaria autorizada", "reply STOP", "text quit", "responda baja", "as long as",
