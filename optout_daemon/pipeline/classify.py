@@ -21,6 +21,7 @@ from typing import Protocol
 from optout_daemon.pipeline.types import Classification, Intent, ParsedMessage
 
 MAX_MODEL_CHARS = 2000
+REVERSES_A_RESTRICTION = "model:intent reverses_a_restriction"  # a reason the intent model gives (intent_model.py)
 _BLANKS = re.compile(r"[ \t]+")
 
 _OPT_OUT = [
@@ -138,7 +139,9 @@ class GuardedClassifier:
 
     def classify(self, subject: str, text: str) -> Classification:
         result = self.model.classify(subject, text)
-        if result.intent is Intent.OPT_OUT or len(text) > self.GUARD_MAX_CHARS:
+        if result.intent is Intent.OPT_OUT or len(text) > self.GUARD_MAX_CHARS or REVERSES_A_RESTRICTION in result.reasons:
+            # an opt-in the model reads as undoing a restriction says "opt-out" as a noun ("delete my
+            # opt-out request", "my opt-out is cancelled"): the phrase is the restriction, not a request
             return result
         body = model_input(subject, text).lower()
         # what the keyword baseline would call `opt_out` (a plain opt-out phrase and no opt-in one),

@@ -30,7 +30,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from optout_daemon.pipeline.classify import MAX_MODEL_CHARS, KeywordClassifier, model_input
+from optout_daemon.pipeline.classify import MAX_MODEL_CHARS, REVERSES_A_RESTRICTION, KeywordClassifier, model_input
 from optout_daemon.pipeline.parse import split_reply
 from optout_daemon.pipeline.types import Classification, Intent
 
@@ -517,6 +517,8 @@ class SpacyIntentClassifier:
             scores[Intent.AMBIGUOUS.value] += CONFLICT_SHIFT
             best = max(LABELS, key=lambda label: scores[label])
             reasons = (reason,)
+        if best == Intent.OPT_IN.value and " c_reverse" in text_features:
+            reasons = (*reasons, REVERSES_A_RESTRICTION)  # the keyword safety net leaves it to the model
         return Classification(intent=Intent(best), confidence=scores[best], scores=scores, classifier=NAME,
                               reasons=(f"model:intent {best} {scores[best]:.2f}", *reasons))
 

@@ -357,6 +357,17 @@ def test_the_safety_net_sends_opt_out_requests_the_model_missed_to_a_person(text
     assert ("keywords_suggest_opt_out" in result.reasons) is raised
 
 
+def test_an_opt_in_that_undoes_the_opt_out_is_not_held_by_the_opt_out_keywords(model) -> None:  # noqa: ANN001
+    from optout_daemon.pipeline.classify import REVERSES_A_RESTRICTION, GuardedClassifier  # noqa: PLC0415
+    # "opt-out" here is the restriction being undone, not a request: the shipped model reads it
+    result = GuardedClassifier(model).classify("", "Delete my opt-out request please.")
+    assert result.intent is Intent.OPT_IN and REVERSES_A_RESTRICTION in result.reasons
+    assert "keywords_suggest_opt_out" not in result.reasons
+    # an opt-in answer without a reversal is still held when the keywords read an opt-out
+    held = GuardedClassifier(model).classify("", "I want the offers. Remove me from your list.")
+    assert held.intent is not Intent.OPT_IN or "keywords_suggest_opt_out" in held.reasons
+
+
 def test_the_direct_scorer_gives_spacys_own_scores(model) -> None:  # noqa: ANN001
     assert model.scorer is not None  # the shipped architecture is the one BowScorer computes
     rows = intent_model.read_examples(TRAINING_DIR / "heldout.jsonl")[:300]
