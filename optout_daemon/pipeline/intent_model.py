@@ -344,6 +344,9 @@ def message_text(subject: str, body: str) -> str:
     return model_input(subject, split_reply(body)[0])
 
 
+_WORDLIKE = re.compile(r"(?=.*\w)[\w.']+")  # special cases such as "U.S.", "a.m.", "o'clock": one span each
+
+
 class BowScorer:
     """The shipped textcat's forward pass, computed directly from its weights.
 
@@ -372,6 +375,13 @@ class BowScorer:
         self.ngram_size = ngram_size
         self.labels = labels
         self._span_ids: dict[str, tuple[int, ...]] = {}  # a span of text -> the ORTH ids of its tokens
+        # Special cases made of marks (emoticons: ":)", "):", "<3"; quotes: "'", "''") are matched by the
+        # tokenizer over the whole text, across a single space between spans: "opt:) :)opt" and "' '':"
+        # are not their spans' tokens. Text holding an emoticon, or a quote on each side of a space (a
+        # quote inside a word, "i'm", is no token of its own), is tokenized whole.
+        marks = sorted((k for k in getattr(tokenizer, "rules", None) or {}
+                        if not k.isspace() and not _WORDLIKE.fullmatch(k) and k.strip("'")), key=len, reverse=True)
+        self._across_spans = re.compile("|".join([*map(re.escape, marks), "' '"]))
         self._row_of: dict[int | tuple[int, ...], int] = {}  # token id or n-gram of ids -> its row in _rows
         self._rows = numpy.zeros((_CACHE_LIMIT, len(labels)), dtype=numpy.float64)
         self._used = 0
@@ -422,6 +432,8 @@ class BowScorer:
         and a text costs one regex pass and a dictionary look-up per span. A test checks the ids
         against the tokenizer's on held-out texts and random strings of words, marks and whitespace.
         """
+        if self._across_spans.search(text):
+            return self.tokenizer(text).to_array(self._orth).tolist()
         known = self._span_ids
         spans = _RUNS.findall(text)
         try:

@@ -372,7 +372,7 @@ def test_the_direct_scorer_gives_spacys_own_scores(model) -> None:  # noqa: ANN0
     assert model.scorer is not None  # the shipped architecture is the one BowScorer computes
     rows = intent_model.read_examples(TRAINING_DIR / "heldout.jsonl")[:300]
     texts = [intent_model.features(intent_model.message_text(r["subject"], r["body"])) for r in rows]
-    texts += ["x", "?", "  two  spaces\n\n\ttab :) (: o.O", "c_stop c_stop c_stop",
+    texts += ["x", "?", "  two  spaces\n\n\ttab :) (: o.O", "c_stop c_stop c_stop", "opt:) :)opt", "' '':año",
               "hello,\n\nplease stop.\n" + "thank you for your help.\n" * 40 + "\u00a0\n \n\t a.\nc_stop"]
     for text in texts:
         orth = model.scorer.token_ids(text)
@@ -381,8 +381,9 @@ def test_the_direct_scorer_gives_spacys_own_scores(model) -> None:  # noqa: ANN0
         assert max(abs(direct[label] - reference[label]) for label in reference) < 1e-5, text
 
 
-_PIECES = st.sampled_from(["opt", "out", "c_stop", "don't", "U.S.", "(me)", "e-mail", "?", ":)", "...", "50%", "$5",
-                           "ñ", "año", "x", " ", "  ", "\n", "\n\n", "\t", " \n ", "\u00a0", "\r\n", "\u2003", "\x0b"])
+_PIECES = st.sampled_from(["opt", "out", "c_stop", "don't", "U.S.", "(me)", "e-mail", "?", ":)", "):", "<3", "8", ")",
+                           ":", "'", "''", "i'm", "a.m.", "...", "50%", "$5", "ñ", "año", "x", " ", "  ", "\n", "\n\n",
+                           "\t", " \n ", "\u00a0", "\r\n", "\u2003", "\x0b"])
 
 
 @settings(max_examples=400, deadline=None)
