@@ -77,10 +77,10 @@ def blank_out(text: str, number: str) -> str:
 
     def blank(m: re.Match[str]) -> str:
         run = m.group(0)
+        if number not in run.replace(" ", "").replace("-", "").replace(".", ""):
+            return run  # most runs (every sentence is one): no per-character work
         at = [i for i, ch in enumerate(run) if ch not in " -."]
         chars = "".join(run[i] for i in at)
-        if number not in chars:
-            return run
         out, last, k = [], 0, chars.find(number)
         while k >= 0:
             out += [run[last:at[k]], " "]
@@ -203,6 +203,8 @@ def _gather(message: ParsedMessage, directory: CustomerDirectory, policy: Resolv
 
 def _supporting(message: ParsedMessage, found: _Evidence) -> None:
     """The name the sender shows or signs, and a ZIP code written: they corroborate, never identify."""
+    if not found.by_customer:
+        return  # nothing to corroborate
     words = _name_tokens(f"{message.from_name}\n{message.new_text}\n{message.signature}")
     zips = set(_ZIP.findall(_searchable(message)))
     for cid in list(found.by_customer):
