@@ -277,11 +277,28 @@ class _Body:
         if not isinstance(payload, bytes):
             raw_payload = part.get_payload()
             payload = raw_payload.encode("utf-8", "surrogateescape") if isinstance(raw_payload, str) else b""
-        try:  # parameter parsing only when there is a charset to find
-            charset = part.get_content_charset() if "charset" in str(part.get("content-type", "")).lower() else None
-        except Exception:  # noqa: BLE001
-            charset = None
-        return decode_bytes(payload[: MAX_TEXT * 5], charset)
+        return decode_bytes(payload[: MAX_TEXT * 5], _content_charset(part))
+
+
+# A type and one plain charset, quoted or not: 'text/plain; charset="utf-8"'. No quote, backslash or
+# '=' before it, nothing after it: the email package's parameter parser reads this as the charset alone.
+_PLAIN_CHARSET = re.compile(r'[^;"\\=]*;[ \t]*[Cc][Hh][Aa][Rr][Ss][Ee][Tt][ \t]*=[ \t]*("?)([A-Za-z0-9._:+-]+)\1[ \t]*')
+
+
+def _content_charset(part: Message) -> str | None:
+    """part.get_content_charset(), or None when it raises. Parameters are parsed only when there is a
+    charset to find, and the common plain form is read by a pattern (the parameter parser is about half of
+    reading a one-part message's body)."""
+    value = part.get("content-type", "")
+    if "charset" not in str(value).lower():
+        return None
+    plain = _PLAIN_CHARSET.fullmatch(value) if isinstance(value, str) else None
+    if plain:
+        return plain.group(2).lower()
+    try:
+        return part.get_content_charset()
+    except Exception:  # noqa: BLE001
+        return None
 
 
 _HTML_QUOTE = re.compile(r"\b(divRplyFwdMsg|yahoo_quoted|OutlookMessageHeader|appendonsend)\b", re.I)
@@ -382,12 +399,14 @@ _EN_WORDS = frozenset(
     "the and to of my me i please stop use your you for is a in it not do don't want no this that "
     "with be on account thanks thank hi hello info information marketing data any more".split())
 
+_ES_MARKERS = frozenset(("dejen", "mis", "datos", "quiero", "favor"))  # any of them: two more for Spanish
+
 
 def detect_language(text: str) -> str:
     words = _LANGUAGE_WORDS.findall(text.lower()[:4000])
     es = sum(1 for w in words if w in _ES_WORDS)
     en = sum(1 for w in words if w in _EN_WORDS)
-    if any(ch in text for ch in "ñ¿¡") or any(w in ("dejen", "mis", "datos", "quiero", "favor") for w in words):
+    if any(ch in text for ch in "ñ¿¡") or not _ES_MARKERS.isdisjoint(words):
         es += 2
     return "es" if es > en else "en"
 

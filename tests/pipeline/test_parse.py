@@ -213,3 +213,20 @@ def test_bare_tag_markup_is_read_as_html_parser_reads_it(markup: str) -> None:
         assert fast.out == reference.out
     else:
         assert fast.out == []
+
+
+_CONTENT_TYPE = ["text/plain", "TEXT/HTML", "a=b", '"', ";", " ", "\t", "\r\n ", "charset", "Charset", "charset*",
+                 "=", "utf-8", "ISO-8859-1", "x:y", "'", "\\", "é", "format=flowed", "*0"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(_CONTENT_TYPE), max_size=10).map("".join))
+def test_the_charset_is_the_email_packages(value: str) -> None:
+    from email.message import Message  # noqa: PLC0415
+    part = Message()
+    part["Content-Type"] = value
+    try:
+        expected = part.get_content_charset() if "charset" in value.lower() else None
+    except Exception:  # noqa: BLE001
+        expected = None
+    assert parse_module._content_charset(part) == expected
