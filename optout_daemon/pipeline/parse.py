@@ -82,7 +82,7 @@ def _parse(raw: bytes) -> ParsedMessage:
         message_id=first("message-id"), subject=subject, from_address=from_address, from_name=from_name,
         reply_to=reply_to, to=to, date=first("date"), headers=headers, text=text[:MAX_TEXT],
         new_text=new_text, quoted_text=quoted, signature=signature, forwarded_text=forwarded[:MAX_TEXT],
-        content_type=msg.get_content_type(), in_reply_to=first("in-reply-to"),
+        content_type=body.parts[0], in_reply_to=first("in-reply-to"),  # the root's, the first part walked
         references=" ".join(first("references").split()),
         language=detect_language(subject + "\n" + new_text),
         auth_results=parse_authentication_results(headers.get("authentication-results", [])),
@@ -95,7 +95,9 @@ def _headers(msg: Message) -> dict[str, list[str]]:
     for count, (name, value) in enumerate(msg.raw_items()):
         if count >= MAX_HEADERS:
             break
-        headers.setdefault(str(name).strip().lower(), []).append(decode_header_value(value)[:MAX_HEADER])
+        if not (isinstance(value, str) and value.isascii() and "\n" not in value and "=?" not in value):
+            value = decode_header_value(value)  # (which returns such a value as it is)
+        headers.setdefault(str(name).strip().lower(), []).append(value[:MAX_HEADER])
     return headers
 
 
@@ -420,7 +422,7 @@ _AR_PROP = re.compile(r"\b(header\.from|header\.d|header\.i|smtp\.mailfrom)\s*=\
 def parse_authentication_results(values: list[str]) -> list[AuthResult]:
     results: list[AuthResult] = []
     for value in values:
-        value = _COMMENTS.sub(" ", value)  # comments
+        value = _COMMENTS.sub(" ", value) if "(" in value else value  # comments
         authserv_id = value.split(";", 1)[0].strip().split()[0].lower() if value.strip() else ""
         for method, result, rest in _AR_METHOD.findall(value):
             domain = ""
