@@ -343,7 +343,6 @@ class _TextExtractor(HTMLParser):
             data = "\n".join("> " + line if line.strip() else line for line in data.split("\n"))
         self.out.append(data)
 
-
     def feed_bare_tags(self, markup: str) -> bool:
         """What feed() and close() do, for markup of text and bare tags only (`<div>`, `</p>`: no
         attributes, comments or declarations, no script or style); False, having done nothing, for any

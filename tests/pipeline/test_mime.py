@@ -63,7 +63,8 @@ _LINES = ["Subject: opt me out", "From: Sam <sam@example.com>", "Content-Type: t
 
 
 @settings(max_examples=500, deadline=None)
-@given(lines=st.lists(st.sampled_from(_LINES), max_size=8), body=st.lists(st.sampled_from(_LINES + ["--b"]), max_size=5),
+@given(lines=st.lists(st.sampled_from(_LINES), max_size=8),
+       body=st.lists(st.sampled_from(_LINES + ["--b"]), max_size=5),
        ending=st.sampled_from(["\n", "\r\n", "\r"]))
 def test_one_part_messages_parse_as_the_standard_library_parses_them(lines: list[str], body: list[str],
                                                                      ending: str) -> None:

@@ -174,7 +174,8 @@ def test_valid_nanp_numbers_have_ten_digits_or_seven_starting_310() -> None:
         assert not metadata.national_prefix_transform_rule
 
 
-_PIECES = ["0", "1", "2", "3", "5", "9", "011", "310", "1 ", "-", ".", " ", "(", ")", "44", "555", "867", "0199", "\u0663"]
+_PIECES = ["0", "1", "2", "3", "5", "9", "011", "310", "1 ", "-", ".", " ", "(", ")", "44", "555", "867", "0199",
+           "\u0663"]
 
 
 @settings(max_examples=2000, deadline=None)

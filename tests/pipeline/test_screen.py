@@ -176,7 +176,8 @@ _FRAGMENTS = ["I am currently out of the office", "I'm away", "i will be out of 
 
 
 @settings(max_examples=500, deadline=None)
-@given(parts=st.lists(st.one_of(st.sampled_from(_FRAGMENTS), st.text(alphabet="abcIO .,\n'éñ\u0130\u017f", max_size=12)),
+@given(parts=st.lists(st.one_of(st.sampled_from(_FRAGMENTS),
+                                st.text(alphabet="abcIO .,\n'éñ\u0130\u017f", max_size=12)),
                       max_size=6))
 def test_the_auto_reply_word_check_never_changes_the_answer(parts) -> None:  # noqa: ANN001
     from optout_daemon.pipeline import screen  # noqa: PLC0415
@@ -208,7 +209,8 @@ _BOUNCE_SUBJECTS = ["Undeliverable: privacy", "Delivery Status Notification (Fai
 
 
 @settings(max_examples=500, deadline=None)
-@given(parts=st.lists(st.one_of(st.sampled_from(_BOUNCE_SUBJECTS), st.text(alphabet="abeiIOs .:-\u0130\u017f", max_size=8)),
+@given(parts=st.lists(st.one_of(st.sampled_from(_BOUNCE_SUBJECTS),
+                                st.text(alphabet="abeiIOs .:-\u0130\u017f", max_size=8)),
                       max_size=4))
 def test_the_bounce_subject_word_check_never_changes_the_answer(parts) -> None:  # noqa: ANN001
     from optout_daemon.pipeline import screen  # noqa: PLC0415
