@@ -7,6 +7,13 @@ a private copy of `email.feedparser` (loaded from the standard library, not copi
 boundary patterns to `_Boundary`: a prefix test, then one pattern per boundary *length* (a handful,
 cached) with the same named groups. Every other pattern goes to `re` unchanged, and nothing outside
 this module is touched.
+
+Most messages are one part (not multipart/*, not message/*) with a clean header block. For those,
+`parsebytes` does what the feed parser does, without its line-by-line generator machinery (about two
+thirds of its time on such a message): the header lines go through the policy's `header_source_parse`
+into `set_raw`, and the text after the empty line becomes the payload. Anything else the feed parser
+would treat specially (a defect, an mbox `From ` line, a container, odd line ends) takes the feed
+parser.
 """
 
 from __future__ import annotations
@@ -69,9 +76,52 @@ def _load_feedparser():  # noqa: ANN202 - a module object
 _feedparser = _load_feedparser()
 
 
+# The first empty line: "\n\n", or "\n\r\n" in CRLF text.
+_BLANK_LINE = re.compile(r"\n\r?\n")
+_CONTAINERS = ("multipart", "message")
+_CONTAINER_HINT = re.compile(r"multipart/|message/", re.I)
+
+
 def parsebytes(raw: bytes, policy: Policy) -> Message:
     """What email.parser.BytesParser(policy=policy).parsebytes(raw) returns."""
     text = raw.decode("ASCII", errors="surrogateescape")
+    msg = _one_part(text, policy)
+    if msg is not None:
+        return msg
     parser = _feedparser.FeedParser(policy=policy)
     parser.feed(text)
     return parser.close()
+
+
+def _one_part(text: str, policy: Policy) -> Message | None:
+    """The feed parser's result for a one-part message whose header block it reads without a defect,
+    or None when the feed parser must read the message."""
+    blank = _BLANK_LINE.search(text)
+    if not blank:
+        return None
+    block = text[:blank.start() + 1]  # the header lines, each ending in "\n"
+    if "\r" in block and block.count("\r") != block.count("\r\n"):
+        return None  # a CR alone ends a line for the feed parser
+    if _CONTAINER_HINT.search(block):
+        return None  # most likely a container: spare reading its header lines twice
+    msg = (policy.message_factory or Message)(policy=policy)  # the feed parser's choice of class
+    source: list[str] = []  # the lines of one header field
+    for line in block.split("\n")[:-1]:
+        line += "\n"
+        if line[0] in " \t":  # a continuation line
+            if not source:
+                return None  # a first line that is a continuation: a defect
+            source.append(line)
+            continue
+        if line[0] == ":" or line.startswith("From ") or not _feedparser.headerRE.match(line):
+            return None  # a defect, an envelope line or a line that starts the body
+        if source:
+            msg.set_raw(*policy.header_source_parse(source))
+        source = [line]
+    if source:
+        msg.set_raw(*policy.header_source_parse(source))
+    if msg.get_content_maintype() in _CONTAINERS:
+        return None
+    # The feed parser reads the rest line by line and joins the lines: the text as it is.
+    msg.set_payload(text[blank.end():])
+    return msg

@@ -28,6 +28,13 @@ _SIGNATURE_LINES = re.compile(
     r"sent via .{1,40}|enviado (a trav[eé]s de|v[ií]a) .{1,40})$", re.I)
 
 
+# How a line that any marker above matches can start: each pattern's first word or mark after the
+# leading space, under re.I like the patterns (so the same case-folded letters match). A line that does
+# not start so is plain text, and the six marker tests are skipped for it.
+_MARKER_START = re.compile(
+    r"\s*(?:[-_*]|(?:on|el|le|am|em)\b|from|de|von|begin|inicio|comienzo|sent|enviado|get|obtener|descargar)", re.I)
+
+
 def _header_block(lines: list[str], i: int) -> bool:
     """'From:' followed within 5 lines by a date ('Sent:'/'Date:'/'Enviado:'/'Fecha:') and a 'To:' or
     'Subject:' line: an Outlook (or any client's) header block above a quoted or forwarded message."""
@@ -77,6 +84,10 @@ def split_message(body: str) -> tuple[str, str, str, str]:
         if stripped.startswith(">"):  # first: no marker below can start with '>', and most quotes do
             quoted.append(line)
             in_signature = False  # a signature above a quote ends there; text below it is new
+            i += 1
+            continue
+        if not _MARKER_START.match(line):
+            (signature if in_signature else new).append(line)
             i += 1
             continue
         if _FORWARD_HEADERS.match(stripped) or (

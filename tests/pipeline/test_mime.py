@@ -54,3 +54,21 @@ def test_boundary_matches_are_the_compiled_patterns_matches(boundary: str, tail:
         assert (expected is None) == (got is None)
         if expected:
             assert (expected.span(), expected.groupdict()) == (got.span(), got.groupdict())
+
+
+_LINES = ["Subject: opt me out", "From: Sam <sam@example.com>", "Content-Type: text/plain; charset=utf-8",
+          "Content-Type: text/html", "content-type: multipart/mixed; boundary=b", "Content-Type: message/rfc822",
+          " folded", "\tfolded", ":no name", "From sam@example.com Mon Nov  2 14:55:00 2026", "no colon here",
+          "X-Empty:", "X-8bit: caf\xe9", "", "\r", "Subject: a\rb"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(lines=st.lists(st.sampled_from(_LINES), max_size=8),
+       body=st.lists(st.sampled_from(_LINES + ["--b"]), max_size=5),
+       ending=st.sampled_from(["\n", "\r\n", "\r"]))
+def test_one_part_messages_parse_as_the_standard_library_parses_them(lines: list[str], body: list[str],
+                                                                     ending: str) -> None:
+    raw = (ending.join(lines) + ending + ending + ending.join(body)).encode("latin-1")
+    got, expected = mime.parsebytes(raw, compat32), BytesParser(policy=compat32).parsebytes(raw)
+    assert _shape(got) == _shape(expected)
+    assert (got.get_unixfrom(), list(got.raw_items())) == (expected.get_unixfrom(), list(expected.raw_items()))

@@ -6,7 +6,10 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from optout_daemon.pipeline import parse as parse_module
 from optout_daemon.pipeline.parse import (
     decode_bytes,
     html_to_text,
@@ -192,3 +195,38 @@ def test_authentication_results_parsed():
     methods = {(r.authserv_id, r.method, r.result, r.domain) for r in p.auth_results}
     assert ("mx.carrier.example", "dmarc", "pass", "example.net") in methods
     assert ("mx.carrier.example", "dkim", "pass", "example.net") in methods
+
+
+_MARKUP = ["<div>", "</div>", "<P>", "</p>", "<br>", "<blockquote>", "</blockquote>", "<hr>", "<script>", "</script>",
+           "<style>", "<head>", "</head>", "</Title>", "<h1>", "text", " more ", "\n", "\r\n", "&amp;", "&", "&#x27;",
+           "&#39", "&nbsp;", "a < b", "x > y", "<!-- c -->", "<!DOCTYPE html>", "<a href=x>", "</a>",
+           '<div class="yahoo_quoted">', "&quot", "&am", "<", ">", "</", "<1>", "<br/>", "<div >", "&#", "\xa0"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_MARKUP), max_size=14).map("".join))
+def test_bare_tag_markup_is_read_as_html_parser_reads_it(markup: str) -> None:
+    fast, reference = parse_module._TextExtractor(), parse_module._TextExtractor()
+    reference.feed(markup)
+    reference.close()
+    if fast.feed_bare_tags(markup):
+        assert fast.out == reference.out
+    else:
+        assert fast.out == []
+
+
+_CONTENT_TYPE = ["text/plain", "TEXT/HTML", "a=b", '"', ";", " ", "\t", "\r\n ", "charset", "Charset", "charset*",
+                 "=", "utf-8", "ISO-8859-1", "x:y", "'", "\\", "é", "format=flowed", "*0"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(_CONTENT_TYPE), max_size=10).map("".join))
+def test_the_charset_is_the_email_packages(value: str) -> None:
+    from email.message import Message  # noqa: PLC0415
+    part = Message()
+    part["Content-Type"] = value
+    try:
+        expected = part.get_content_charset() if "charset" in value.lower() else None
+    except Exception:  # noqa: BLE001
+        expected = None
+    assert parse_module._content_charset(part) == expected

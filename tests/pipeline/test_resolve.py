@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from optout_daemon.pipeline import resolve as resolve_module
 from optout_daemon.pipeline.evaluate_policy import MemoryDirectory, _Customer
 from optout_daemon.pipeline.parse import parse
 from optout_daemon.pipeline.resolve import (
@@ -134,6 +138,10 @@ def test_find_phones_prefilter_and_hostile_text():
     assert find_phones("9 " * 2000 + "x", "US") == []
     assert find_phones("ref A4158675309, 4158675309x", "US") == []
     assert find_phones("+44 20 7946 0958", "US") == ["+442079460958"]
+    # phonenumbers' own cases that the digit count alone does not rule out
+    assert find_phones("call 310-1234", "US") == ["+13101234"]  # Canada's UAN, valid from the US too
+    assert find_phones("or 011 44 20 7946 0958", "US") == ["+442079460958"]
+    assert find_phones("or 1 1 415 867 5309", "CA") == ["+14158675309"]
 
 
 @pytest.mark.parametrize(("text", "number", "expected"), [
@@ -144,3 +152,35 @@ def test_find_phones_prefilter_and_hostile_text():
 ])
 def test_an_account_number_is_blanked_out_in_any_common_form(text: str, number: str, expected: str) -> None:
     assert blank_out(text, number) == expected
+
+
+def test_valid_nanp_numbers_have_ten_digits_or_seven_starting_310() -> None:
+    """What resolve._phonenumbers_could_accept relies on, read from phonenumbers' metadata."""
+    types = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "personal_number", "voip",
+             "pager", "uan", "voicemail")
+    for region in phonenumbers.region_codes_for_country_code(1):
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        general = metadata.general_desc.possible_length
+        assert set(general) <= {7, 10}, region
+        for name in types:
+            desc = getattr(metadata, name)
+            if desc is None or not desc.national_number_pattern:
+                continue
+            lengths = set(desc.possible_length or general)
+            assert lengths <= {10} or (lengths == {7} and desc.national_number_pattern == r"310\d{4}"), (region, name)
+    for region in ("US", "CA"):
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        assert (metadata.international_prefix, metadata.national_prefix_for_parsing) == ("011", "1")
+        assert not metadata.national_prefix_transform_rule
+
+
+_PIECES = ["0", "1", "2", "3", "5", "9", "011", "310", "1 ", "-", ".", " ", "(", ")", "44", "555", "867", "0199",
+           "\u0663"]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=12).map("".join), st.sampled_from(["US", "CA"]))
+def test_spans_skipped_before_phonenumbers_are_never_phone_numbers(span: str, region: str) -> None:
+    digits = "".join(ch for ch in span if ch.isdigit())
+    if not resolve_module._phonenumbers_could_accept(span, digits, region):
+        assert resolve_module._slow_e164(span, region) == ""

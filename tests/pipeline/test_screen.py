@@ -176,11 +176,47 @@ _FRAGMENTS = ["I am currently out of the office", "I'm away", "i will be out of 
 
 
 @settings(max_examples=500, deadline=None)
-@given(parts=st.lists(st.one_of(st.sampled_from(_FRAGMENTS), st.text(alphabet="abcIO .,\n'", max_size=12)),
+@given(parts=st.lists(st.one_of(st.sampled_from(_FRAGMENTS),
+                                st.text(alphabet="abcIO .,\n'éñ\u0130\u017f", max_size=12)),
                       max_size=6))
 def test_the_auto_reply_word_check_never_changes_the_answer(parts) -> None:  # noqa: ANN001
     from optout_daemon.pipeline import screen  # noqa: PLC0415
 
     body = " ".join(parts)
-    for text in (body, body.upper(), body.replace(" ", "  ")):
+    twins = body.replace("s", "\u017f").replace("i", "\u0131").replace("I", "\u0130").replace("k", "\u212a")
+    for text in (body, body.upper(), body.replace(" ", "  "), body + " año", twins, twins.upper()):
         assert screen._says_auto_reply(text) == bool(screen._AUTOREPLY_BODY.search(text))
+
+
+def test_the_characters_re_i_takes_for_ascii_letters_are_the_twins_screen_knows() -> None:
+    import re  # noqa: PLC0415
+
+    from optout_daemon.pipeline import screen  # noqa: PLC0415
+
+    letter = re.compile("[a-z]|" + "|".join("abcdefghijklmnopqrstuvwxyz"), re.I)
+    found = "".join(chr(cp) for cp in range(0x80, 0x110000) if letter.fullmatch(chr(cp)))
+    assert found == "".join(sorted(screen._ASCII_CASE_TWINS.pattern.strip("[]")))
+
+
+_BOUNCE_SUBJECTS = ["Undeliverable: privacy", "Delivery Status Notification (Failure)", "Returned mail: see transcript",
+                    "Mail delivery failed", "failure notice", "could not be delivered", "Non-Delivery", "nondelivery",
+                    "Message not delivered", "mail could not", "returned to sender", "unable to deliver",
+                    "Warning: message delayed 4 hours", "WARNING: could not send", "Notificación de estado de entrega",
+                    "no se ha podido entregar", "Correo devuelto", "mensaje no entregado", "delayed mail",
+                    "Permanent error", "undelivered mail", "mail system error", "loop alert", "error sending",
+                    "mail error", "delivery notice", "bounce notification", "メールエラー", "未配達", "配信エラー",
+                    "not member", "Rejected: hi", "deliver", "mail", "error", "stop", "CPNI"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(st.one_of(st.sampled_from(_BOUNCE_SUBJECTS),
+                                st.text(alphabet="abeiIOs .:-\u0130\u017f", max_size=8)),
+                      max_size=4))
+def test_the_bounce_subject_word_check_never_changes_the_answer(parts) -> None:  # noqa: ANN001
+    from optout_daemon.pipeline import screen  # noqa: PLC0415
+
+    subject = " ".join(parts)
+    twins = subject.replace("s", "\u017f").replace("i", "\u0131").replace("I", "\u0130").replace("k", "\u212a")
+    for text in (subject, subject.upper(), twins, twins.upper(), subject + " ñ"):
+        expected = bool(screen._BOUNCE_SUBJECT.search(text))
+        assert (screen._may_hold(text, screen._BOUNCE_SUBJECT_WORDS) and expected) == expected
