@@ -50,7 +50,10 @@ CONFLICT_SHIFT = 0.5
 # keyword safety net). Only within REQUEST_CLAUSE_MAX_CHARS: long mail is newsletters. Dev folds.
 REQUEST_CLAUSE_SCORE = 0.5
 REQUEST_CLAUSE_MAX_CHARS = 800
-_CLAUSES = re.compile(r"[.!?;\n]+\s*|\s+(?=(?:but|pero|then again|or actually|or maybe|o mejor|o tal vez|aunque|"
+# A clause ends at a sentence mark, except a point inside a number ("757.440.578") or after "no" before
+# a number ("acct no. 757", "No. de cuenta 6260": a bare "acct no" clause read like a refusal).
+_CLAUSES = re.compile(r"(?!(?<=\d)\.\d|(?<=\bno)\.\s*(?:de\s+\w+\s*)?[#:\d])[.!?;\n]+\s*"
+                      r"|\s+(?=(?:but|pero|then again|or actually|or maybe|o mejor|o tal vez|aunque|"
                       r"however|sin embargo)\b)", re.I)
 
 _DIGITS = re.compile(r"\d+")

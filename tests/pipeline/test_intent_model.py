@@ -179,6 +179,12 @@ class _Scripted:
         return {"opt_out": 0.0, "opt_in": 0.0, "ambiguous": 0.0, "unrelated": 0.0, label: 1.0}
 
 
+def test_a_number_written_with_points_is_not_a_clause_of_its_own() -> None:
+    assert intent_model._CLAUSES.split("Opt me out. Acct no. 757.440.578") == ["Opt me out", "Acct no. 757.440.578"]
+    assert intent_model._CLAUSES.split("No. de cuenta #595579771") == ["No. de cuenta #595579771"]
+    assert intent_model._CLAUSES.split("I said no. Stop") == ["I said no", "Stop"]
+
+
 def test_unrelated_mail_with_an_opt_in_clause_goes_to_a_person() -> None:
     model = _Scripted().real
     result = model.classify("", "Quiero suscribirme otra vez. También, ¿por qué subió mi factura?")
