@@ -538,12 +538,18 @@ class SpacyIntentClassifier:
                               reasons=(f"model:intent {best} {scores[best]:.2f}", *reasons))
 
     def _clause_scores(self, text: str) -> list[dict[str, float]]:
-        """The scores of each distinct clause of what the customer wrote, when there are two or more."""
+        """The scores of each distinct clause of what the customer wrote that holds a concept, when there
+        are two or more."""
         # within what the model reads of the message (MAX_MODEL_CHARS), each distinct clause once: a
         # long message repeating a sentence costs one document, not one per line
         clauses = list(dict.fromkeys(c for c in _CLAUSES.split(text[:MAX_MODEL_CHARS])
                                      if len(_A_WORD.findall(c)) >= 2))
-        return self._scores([features(c) for c in clauses]) if len(clauses) >= 2 else []
+        if len(clauses) < 2:
+            return []
+        # only clauses that say something the concepts read: a greeting, a closing ("Muchas gracias"), a
+        # name or an identifier line asks for nothing, whatever its words weigh in some retraining
+        docs = [f for f in map(features, clauses) if not f.endswith("\n\n")]
+        return self._scores(docs) if len(docs) >= 2 else []
 
     def _clauses_conflict(self, text: str) -> bool:
         """One clause of what the customer wrote reads as an opt-out and another as an opt-in, or one as

@@ -179,6 +179,12 @@ class _Scripted:
         return {"opt_out": 0.0, "opt_in": 0.0, "ambiguous": 0.0, "unrelated": 0.0, label: 1.0}
 
 
+def test_a_closing_or_a_name_is_no_clause_to_conflict_with(model) -> None:  # noqa: ANN001
+    # only clauses the concepts read count: "Muchas gracias" and a name say nothing about the request
+    assert not model._clause_scores("Sáquenme de la lista de promociones.\nMuchas gracias,\nCarmen Ramírez")
+    assert len(model._clause_scores("Remove me from marketing. What does this mean?")) == 2
+
+
 def test_a_number_written_with_points_is_not_a_clause_of_its_own() -> None:
     assert intent_model._CLAUSES.split("Opt me out. Acct no. 757.440.578") == ["Opt me out", "Acct no. 757.440.578"]
     assert intent_model._CLAUSES.split("No. de cuenta #595579771") == ["No. de cuenta #595579771"]
