@@ -199,7 +199,7 @@ _NEGATION_SCOPE = 6  # words after a negation that it governs
 # negation stops: what follows is wanted, so it is not marked negated.
 _NEGATIVE_VERBS = frozenset({"stop", "remove", "refuse", "objection"})
 _PAST_AUXILIARIES = frozenset(("did", "had", "has", "have"))
-_PAST_CONSENT = frozenset(("autorice", "acepte", "aprobe", "consenti", "permiti"))  # "no autoricé", accents folded
+_PAST_CONSENT = frozenset(("acepte", "aprobe", "consenti", "permiti"))  # "nunca acepté", accents folded
 _WORD_OR_MARK = re.compile(r"[a-z]+(?:-[a-z]+)?|[?\u00bf.!,;:\n]")
 # A clause that starts "should I / do I / is my / would opting ..." asks something (typed questions often
 # lose their "?"); "can you / would you / do not" is a request, not a question.
@@ -300,7 +300,7 @@ def concepts(normalized: str) -> list[str]:
             scope = max(0, scope - 1)
             if concept:
                 if scope and concept == "consent" and (negated_past or word.endswith("ed") or word in _PAST_CONSENT):
-                    # "I didn't authorize this", "no autoricé ese cargo": a complaint about what happened,
+                    # "I didn't authorize this", "nunca acepté eso": a complaint about what happened,
                     # not the refusal "I do not authorize the use of my data"
                     seq.append("past")
                 if _reverses(seq, concept, word, before, stated, words[i + 1] if i + 1 < len(words) else ""):

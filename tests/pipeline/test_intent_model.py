@@ -279,6 +279,7 @@ def test_what_the_concepts_read_in_everyday_wording() -> None:
     # a consent refused in the past is a complaint ("I didn't authorize this"), not the refusal
     assert "c_past" in _concepts("Someone opened an account in my name. I didn't authorize this.")
     assert "c_past" in _concepts("I never authorized marketing use of my records")
+    assert "c_past" in _concepts("Yo nunca acepté eso")
     assert "c_past" not in _concepts("I do not authorize the use of my CPNI")
 
 
