@@ -223,7 +223,8 @@ def test_normalize_runs_a_rewrite_only_where_it_can_match(words: list[str]) -> N
 
 _KEYWORDS = st.sampled_from(["opt me out", "opt in", "unsubscribe", "stop", "do not use", "don't share", "baja",
                               "dénme de baja", "no autorizo", "acepto", "autorizo", "suscríbanme", "i consent", "not",
-                              "never", "ſtop", "İ", "K", "é", "\n", ".", " ", "remove me", "sign me back up"])
+                              "never", "ſtop", "İ", "K", "\u212a", "ı", "é", "ñ", "\n", ".", " ", "remove me",
+                              "sign me back up", "SUSCRÍBANME", "DÉNME DE BAJA"])
 
 
 @settings(max_examples=300, deadline=None)

@@ -200,7 +200,7 @@ def test_the_characters_re_i_takes_for_ascii_letters_are_the_twins_screen_knows(
 
     letter = re.compile("[a-z]|" + "|".join("abcdefghijklmnopqrstuvwxyz"), re.I)
     found = "".join(chr(cp) for cp in range(0x80, 0x110000) if letter.fullmatch(chr(cp)))
-    assert found == "".join(sorted(screen._ASCII_CASE_TWINS.pattern.strip("[]")))
+    assert found == "".join(sorted(screen.ASCII_CASE_TWINS.pattern.strip("[]")))
 
 
 _BOUNCE_SUBJECTS = ["Undeliverable: privacy", "Delivery Status Notification (Failure)", "Returned mail: see transcript",
