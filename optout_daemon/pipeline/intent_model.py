@@ -307,7 +307,10 @@ def concepts(normalized: str) -> list[str]:
                     seq.append("reverse")
                 if concept in ("outstate", "dnm"):
                     stated = True
-                seq.append(("n" + concept) if scope and concept != "footer" else concept)  # a footer is never negated
+                if scope and concept in ("objection", "refuse"):
+                    seq.append("consent")  # "I don't object", "no me opongo", "I don't mind": consent given
+                else:
+                    seq.append(("n" + concept) if scope and concept != "footer" else concept)  # a footer is never negated
                 if scope and concept in _NEGATIVE_VERBS:
                     scope = 0  # "no longer object to marketing use": the negation ends at the negative verb
                 if word == "anymore" and before in _NEGATIONS:

@@ -281,6 +281,10 @@ def test_what_the_concepts_read_in_everyday_wording() -> None:
     assert "c_past" in _concepts("Someone opened an account in my name. I didn't authorize this.")
     assert "c_past" in _concepts("I never authorized marketing use of my records")
     assert "c_past" in _concepts("Yo nunca acepté eso")
+    # not objecting is consenting: "I don't object to the use of my CPNI", "no me opongo"
+    assert _concepts("I don't object to the use of my CPNI")[:2] == ["c_neg", "c_consent"]
+    assert _concepts("no me opongo a que usen mis datos")[:2] == ["c_neg", "c_consent"]
+    assert "c_refuse" in _concepts("I object to marketing")
     assert "c_past" not in _concepts("I do not authorize the use of my CPNI")
 
 
