@@ -75,6 +75,11 @@ def model_input(subject: str, new_text: str) -> str:
 ASCII_CASE_TWINS = re.compile("[\u0130\u0131\u017f\u212a]")  # İ ı ſ and the Kelvin sign
 
 
+def lowering_is_ignoring_case(text: str) -> bool:
+    """True when, for patterns written in lower case, lower-casing `text` does what re.I would."""
+    return text.isascii() or not ASCII_CASE_TWINS.search(text)
+
+
 def _any_of(patterns: list[re.Pattern[str]]) -> tuple[re.Pattern[str], re.Pattern[str]]:
     """One pattern that matches somewhere exactly when one of patterns does: (for lower-cased text
     without ASCII_CASE_TWINS, for any text). The first drops re.I, which makes a long alternation five
@@ -91,7 +96,7 @@ def _matches(patterns: list[re.Pattern[str]], text: str,
              screen: tuple[re.Pattern[str], re.Pattern[str]] | None = None) -> tuple[bool, bool]:
     """(a plain match, a negated match) of any pattern in lower-cased text; `screen` is _any_of(patterns)."""
     plain = negated = False
-    if screen is not None and screen[0 if text.isascii() or not ASCII_CASE_TWINS.search(text) else 1].search(text) is None:
+    if screen is not None and screen[0 if lowering_is_ignoring_case(text) else 1].search(text) is None:
         return plain, negated  # most text holds none of the phrases: one pass instead of one per pattern
     for pattern in patterns:
         for m in pattern.finditer(text):

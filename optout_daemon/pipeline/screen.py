@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from optout_daemon.pipeline.classify import ASCII_CASE_TWINS, KeywordClassifier
+from optout_daemon.pipeline.classify import KeywordClassifier, lowering_is_ignoring_case
 from optout_daemon.pipeline.types import Intent, ParsedMessage, Screening
 
 LOOP_HEADER = "x-optout-daemon-notice"
@@ -90,13 +90,13 @@ _AUTOREPLY_WORDS = ("office", "away", "vacation", "holiday", "leave", "limited a
 _BOUNCE_SUBJECT_WORDS = ("deliver", "returned", "mail", "failure notice", "warning:", "entrega", "correo devuelto",
                          "delayed", "permanent ", "loop alert", "error sending", "bounce notification",
                          "メールエラー", "未配達", "配信エラー", "not member", "rejected:")
-# In text without ASCII_CASE_TWINS, every match of a pattern under re.I is, lower-cased, in the
+# In text where lowering_is_ignoring_case, every match of a pattern under re.I is, lower-cased, in the
 # lower-cased text.
 
 
 def _may_hold(text: str, words: tuple[str, ...]) -> bool:
     """False only when `text` holds none of `words` (lower case) in any case under re.I."""
-    if text.isascii() or not ASCII_CASE_TWINS.search(text):
+    if lowering_is_ignoring_case(text):
         low = text.lower()
         return any(word in low for word in words)
     return True

@@ -193,14 +193,14 @@ def test_the_auto_reply_word_check_never_changes_the_answer(parts) -> None:  # n
         assert screen._says_auto_reply(text) == bool(screen._AUTOREPLY_BODY.search(text))
 
 
-def test_the_characters_re_i_takes_for_ascii_letters_are_the_twins_screen_knows() -> None:
+def test_the_characters_re_i_takes_for_ascii_letters_are_the_twins_classify_and_screen_know() -> None:
     import re  # noqa: PLC0415
 
-    from optout_daemon.pipeline import screen  # noqa: PLC0415
+    from optout_daemon.pipeline import classify  # noqa: PLC0415
 
     letter = re.compile("[a-z]|" + "|".join("abcdefghijklmnopqrstuvwxyz"), re.I)
     found = "".join(chr(cp) for cp in range(0x80, 0x110000) if letter.fullmatch(chr(cp)))
-    assert found == "".join(sorted(screen.ASCII_CASE_TWINS.pattern.strip("[]")))
+    assert found == "".join(sorted(classify.ASCII_CASE_TWINS.pattern.strip("[]")))
 
 
 _BOUNCE_SUBJECTS = ["Undeliverable: privacy", "Delivery Status Notification (Failure)", "Returned mail: see transcript",
