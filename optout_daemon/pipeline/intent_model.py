@@ -131,8 +131,11 @@ _LEXICON = {
     "add": "opt-in activen enable add include included enroll subscribe resubscribe re-subscribe alta agreguen agregar agreguenme "
            "suscribanme suscribirme sign signup join reinstate reenroll re-enroll optin",
     "again": "again back anymore resume restore reactivate re-enable reenable return volver vuelvan vuelvo nuevo "
-             "otra reanuden restablezcan reactiven undo reverse revert mistake mistakenly accidentally accident "
+             "otra reanuden restablezcan reactiven mistake mistakenly accidentally accident "
              "error equivoque equivocado previous earlier before antes",
+    # setting a request aside: "ignore my previous opt-out request", "undo the opt-out", "olviden mi baja"
+    "void": "undo reverse revert ignore ignoren ignorar disregard forget olviden olvidar olvida rescind rescindan "
+            "retract deshacer deshagan reviertan revertir",
     "consent": "consent consents permission approval approve approved authorize authorise authorized allow "
                "allowing agree agreed accept accepted granted permit fine okay ok autorizo autorizar "
                "autorizamos autorizacion permiso consentimiento acepto aceptar aceptamos apruebo aprobacion "
@@ -249,8 +252,12 @@ def _reverses(seq: list[str], concept: str, word: str, previous: str, stated: bo
         return True
     if concept not in ("dnm", "outstate", "stop", "remove", "objection"):
         return False
-    # the request concept before, same clause ("lift the marketing restriction": what is lifted between)
-    earlier = next((c for c in reversed(seq) if c not in ("qstart", "mkt", "data", "nmkt", "ndata")), "|")
+    # the request concept before, same clause ("lift the marketing restriction": what is lifted between;
+    # "cancel my previous opt-out": when it was)
+    earlier = next((c for c in reversed(seq) if c not in ("qstart", "mkt", "data", "nmkt", "ndata", "again")), "|")
+    if earlier == "void" and concept in ("dnm", "outstate", "stop", "remove"):
+        # "ignore my previous opt-out request", "undo the opt-out", "olviden mi baja"
+        return True
     if earlier == "nkeep" or (earlier == "nwant" and concept in ("dnm", "outstate")):
         # no longer needing the restriction: "ya no necesito la restricción", "no need to keep me opted
         # out", "I don't want to stay on the do-not-market list" (but "I don't want to opt out" is not)

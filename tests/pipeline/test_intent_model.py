@@ -324,10 +324,14 @@ def test_a_negated_negative_ends_the_negation() -> None:
 
 def test_undoing_a_restriction_is_marked_as_a_reversal() -> None:
     for text in ("Take me off the do-not-market list.", "Please stop excluding me from promotions.",
-                 "Cancel my opt-out.", "Quiten la restricción de mi cuenta.", "Dejen de bloquear las ofertas."):
+                 "Cancel my opt-out.", "Quiten la restricción de mi cuenta.", "Dejen de bloquear las ofertas.",
+                 # setting the earlier request aside, with "previous" or "last week's" between
+                 "Ignore my previous opt out request.", "Reverse the opt-out on my account.",
+                 "Please cancel my previous opt-out.", "Olviden mi baja, quiero las ofertas."):
         assert "c_reverse" in _concepts(text), text
     for text in ("Stop sending me offers.", "Put me on the do not market list.", "Opt me out, stop using my data.",
-                 "Remove me from marketing.", "Dejen de usar mis datos."):
+                 "Remove me from marketing.", "Dejen de usar mis datos.",
+                 "Forget the offers, opt me out.", "Ignore the last email. Opt me out."):
         assert "c_reverse" not in _concepts(text), text
 
 
