@@ -53,7 +53,7 @@ _OUT = [re.compile(p, re.I | re.M) for p in _OPT_OUT]
 # A refusal given as the answer to the notice is an opt-out too: a sentence that is only "Decline." or
 # "No thanks." after another one, and "my answer is no" / "mi respuesta (al aviso) es que no".
 _GUARD_OUT = [re.compile(r"\bopt\s+(?!in\b)(?:[\w']+\s+){1,5}?out\b", re.I),
-              re.compile(r"[.!?]\s+(stop|unsubscribe|baja|alto|decline|declined|declino|rechazo|no thanks|no gracias)"
+              re.compile(r"[.!?]\s+(stop|unsubscribe|remove|opt out|baja|alto|decline|declined|declino|rechazo|no thanks|no gracias)"
                          r"(\s+(please|pls|now|por favor))?\s*([.!]|$)", re.I | re.M),
               re.compile(r"\b(my (answer|response|reply)|mi respuesta)\b[^.!?\n]{0,30}\b(is|es)( que)? no\b", re.I)]
 _IN = [re.compile(p, re.I | re.M) for p in _OPT_IN]

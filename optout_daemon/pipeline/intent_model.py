@@ -118,7 +118,7 @@ def normalize(text: str) -> str:
 
 # What words mean for this task. A word maps to one concept; _PREFIXES catch inflected forms.
 _LEXICON = {
-    "neg": "not no never nor nunca ni jamas nope nah",
+    "neg": "not no never nor nunca ni jamas nope nah sin without",
     "stop": "stop stopped stopping quit cease discontinue halt enough basta alto paren parar pare dejen dejar deje "
             "terminate end restrict restricted restrinjan restringir limit limiten revoke revoco revocar withdraw withdrawing withdrawn retiro retirar pull pulling disable "
             "desactiven desactivar block bloqueen bloquear suspend cancel cancelen cancelar cancela off "
@@ -223,6 +223,7 @@ for _word, _c in _CONCEPT.items():
             _FUZZY.setdefault(_word[:_i] + _word[_i + 1:], _c)
 
 
+_CLITIC = re.compile(r"([a-z]{2,}(?:ar|er|ir))(?:me|nos|te|lo|la|los|las|le|les|se)")
 _NO_CONCEPT = frozenset({"opting", "opted", "opts"})  # "opting" is not a typo of "optin": the next word says
 
 
@@ -233,6 +234,10 @@ def _concept(word: str) -> str | None:
     concept = _CONCEPT.get(word)
     if concept is None and len(word) >= 5:
         concept = next((c for prefix, c in _PREFIXES if word.startswith(prefix)), None)
+        if concept is None:
+            # a Spanish infinitive with its pronoun attached: "salirme", "sacarnos", "borrarlos"
+            m = _CLITIC.fullmatch(word)
+            concept = _CONCEPT.get(m.group(1)) if m else None
         if concept is None:
             concept = _FUZZY.get(word) or next(
                 (_CONCEPT.get(d) or _FUZZY.get(d) for d in (word[:i] + word[i + 1:] for i in range(len(word)))
@@ -295,8 +300,8 @@ def concepts(normalized: str) -> list[str]:
             scope = 0
             stated = stated and word == ","  # a restriction named earlier in the sentence
             seq.append("q" if word in "?\u00bf" else "|")
-        elif word in _SCOPE_BREAKS:
-            scope = 0
+        elif word in _SCOPE_BREAKS or (word == "sin" and i + 1 < len(words) and words[i + 1] == "embargo"):
+            scope = 0  # ... "sin embargo": however
             seq.append("|")
         elif word in _NEGATIONS:
             scope = _NEGATION_SCOPE
@@ -533,9 +538,8 @@ class SpacyIntentClassifier:
             reason = "model:intent opt_in_beside_a_stop_request"
         elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and self._clauses_conflict(text):
             reason = "model:intent clauses_conflict"
-        elif best == Intent.UNRELATED.value and len(text) <= REQUEST_CLAUSE_MAX_CHARS and any(
-                c[Intent.OPT_IN.value] >= REQUEST_CLAUSE_SCORE for c in self._clause_scores(text)):
-            reason = "model:intent opt_in_clause"
+        elif best == Intent.UNRELATED.value and len(text) <= REQUEST_CLAUSE_MAX_CHARS:
+            reason = self._request_clause(text)
         reasons: tuple[str, ...] = ()
         if reason:
             scores = {label: score * (1 - CONFLICT_SHIFT) for label, score in scores.items()}
@@ -560,6 +564,15 @@ class SpacyIntentClassifier:
         # name or an identifier line asks for nothing, whatever its words weigh in some retraining
         docs = [f for f in map(features, clauses) if not f.endswith("\n\n")]
         return self._scores(docs) if len(docs) >= 2 else []
+
+    def _request_clause(self, text: str) -> str:
+        """The reason to show unrelated mail to a person: a clause of it reads as a request."""
+        cats = self._clause_scores(text)
+        if any(c[Intent.OPT_IN.value] >= REQUEST_CLAUSE_SCORE for c in cats):
+            return "model:intent opt_in_clause"
+        if any(c[Intent.OPT_OUT.value] >= REQUEST_CLAUSE_SCORE for c in cats):
+            return "model:intent opt_out_clause"
+        return ""
 
     def _clauses_conflict(self, text: str) -> bool:
         """One clause of what the customer wrote reads as an opt-out and another as an opt-in, or one as

@@ -176,6 +176,8 @@ class _Scripted:
     @staticmethod
     def score(text: str) -> dict[str, float]:
         label = "opt_in" if "suscribirme" in text and "factura" not in text else "unrelated"
+        if "compartan" in text and "tecnico" not in text:
+            label = "opt_out"
         return {"opt_out": 0.0, "opt_in": 0.0, "ambiguous": 0.0, "unrelated": 0.0, label: 1.0}
 
 
@@ -196,6 +198,14 @@ def test_unrelated_mail_with_an_opt_in_clause_goes_to_a_person() -> None:
     result = model.classify("", "Quiero suscribirme otra vez. También, ¿por qué subió mi factura?")
     assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_clause" in result.reasons
     assert model.classify("", "Mi factura subió. ¿Por qué?").intent is Intent.UNRELATED
+
+
+def test_unrelated_mail_with_an_opt_out_clause_goes_to_a_person() -> None:
+    # a support question with a refusal after it: the whole reads unrelated, the refusal must not be ignored
+    model = _Scripted().real
+    result = model.classify("", "Necesito una cita con el técnico. No compartan mi información con sus afiliados.")
+    assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_clause" in result.reasons
+    assert model.classify("", "Necesito una cita con el técnico. ¿Qué día pueden venir?").intent is Intent.UNRELATED
 
 
 _TRIGGERS = st.sampled_from(["don't", "dont", "donnt", "dnt", "doont", "do not call list", "do-not-market", "lista",
@@ -277,6 +287,12 @@ def test_what_the_concepts_read_in_everyday_wording() -> None:
     assert "c_reverse" in _concepts("I don't want to be on the do not call list")
     assert "c_reverse" not in _concepts("I don't want to opt out")
     assert "c_reverse" not in _concepts("I do not want to keep getting promos")
+    # a Spanish infinitive keeps its meaning with a pronoun attached ("quiero salirme de las promociones")
+    assert "c_remove" in _concepts("quiero salirme de las promociones")
+    assert "c_use" in _concepts("pueden usarlos para sus ofertas")
+    # "sin" and "without" negate what follows ("sigo sin querer publicidad"); "sin embargo" is "however"
+    assert _concepts("sigo sin querer publicidad")[:3] == ["c_neg", "c_nwant", "c_nmkt"]
+    assert _concepts("sin embargo quiero ofertas")[:2] == ["c_want", "c_mkt"]
     # a consent refused in the past is a complaint ("I didn't authorize this"), not the refusal
     assert "c_past" in _concepts("Someone opened an account in my name. I didn't authorize this.")
     assert "c_past" in _concepts("I never authorized marketing use of my records")
@@ -369,6 +385,8 @@ class _SaysUnrelated:
     ("Where is the nearest store? My answer to your notice is no.", True),
     ("¿Dónde queda la tienda? Mi respuesta es que no.", True),
     ("Decline the charge on my card, I did not make it.", False),
+    ("My bill shows calls I didn't make. Remove.", True),
+    ("Remove the late fee from my bill.", False),
     ("My answer is not ready yet, I need to check with my wife.", False),
 ])
 def test_the_safety_net_sends_opt_out_requests_the_model_missed_to_a_person(text: str, raised: bool) -> None:
