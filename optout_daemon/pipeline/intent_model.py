@@ -208,6 +208,7 @@ _WORD_OR_MARK = re.compile(r"[a-z]+(?:-[a-z]+)?|[?\u00bf.!,;:\n]")
 # lose their "?"); "can you / would you / do not" is a request, not a question.
 _AUXILIARIES = frozenset("should would could can do does did is are am was will have has".split())
 _NOT_A_QUESTION_AFTER = frozenset("you u not no please pls kindly".split())
+_UNDOING = frozenset(("stop", "remove", "nstop", "nremove"))  # ... the verbs of a reversal
 _PRONOUNS = ("la", "lo", "las", "los")  # "quítenla", "bórrenlo": the verb's object, named before
 _OPT_OBJECTS = frozenset(("me", "us", "him", "her", "them", "it"))  # "opt me in", like "opt me out"
 _CLAUSE_START = frozenset(("", "?", "\u00bf", ".", "!", ";", ":", ",", "\n"))
@@ -315,11 +316,21 @@ def concepts(normalized: str) -> list[str]:
                     # "I didn't authorize this", "nunca acepté eso": a complaint about what happened,
                     # not the refusal "I do not authorize the use of my data"
                     seq.append("past")
-                if _reverses(seq, concept, word, before, stated, words[i + 1] if i + 1 < len(words) else ""):
+                reverse = _reverses(seq, concept, word, before, stated, words[i + 1] if i + 1 < len(words) else "")
+                if reverse:
+                    # the stop or remove verb that undoes the restriction asks for no stop: it is the reversal
+                    for k in range(len(seq) - 1, -1, -1):
+                        if seq[k] == "|":
+                            break
+                        if seq[k] in _UNDOING:
+                            del seq[k]
+                            break
                     seq.append("reverse")
                 if concept in ("outstate", "dnm"):
                     stated = True
-                if scope and concept in ("objection", "refuse"):
+                if reverse and concept in _UNDOING:
+                    pass
+                elif scope and concept in ("objection", "refuse"):
                     seq.append("consent")  # "I don't object", "no me opongo", "I don't mind": consent given
                 else:
                     seq.append(("n" + concept) if scope and concept != "footer" else concept)  # a footer is never negated

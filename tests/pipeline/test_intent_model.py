@@ -264,7 +264,7 @@ def test_what_the_concepts_read_in_everyday_wording() -> None:
     assert "c_dnm" in _concepts("pongan mi cuenta en la lista de exclusión")
     # Spanish verbs with a pronoun attached keep their meaning
     assert "c_stop" in _concepts("retiren mi autorización")
-    assert "c_remove" in _concepts("ya no necesito la restricción, quítenla")
+    assert "c_remove" in _concepts("quítenlo de la publicidad, por favor")
     # withdrawing an objection, and removing a restriction named earlier in the sentence, undo them
     assert "c_reverse" in _concepts("My objection to the promos is withdrawn as of today.")
     assert "c_reverse" in _concepts("I withdraw my objection")
@@ -336,6 +336,15 @@ def test_a_negated_negative_ends_the_negation() -> None:
     assert not {"c_nmkt", "c_nuse", "c_ndata"} & set(_concepts("I no longer object to marketing use of my info."))
     assert {"c_nuse", "c_ndata", "c_nmkt"} <= set(_concepts("Please do not use my data for marketing."))
     assert "c_use" in _concepts("No problem with you using my data.")
+
+
+def test_the_verb_that_undoes_a_restriction_is_not_also_a_stop_request() -> None:
+    # "remove" in "remove my account from the do-not-market list" undoes the list: no c_remove to read as an opt-out
+    assert _concepts("Remove my account from the do not market list.")[:2] == ["c_reverse", "c_dnm"]
+    assert _concepts("Cancel my opt-out.")[:2] == ["c_reverse", "c_outstate"]
+    assert "c_stop" not in _concepts("My objection to the promos is withdrawn.")
+    # a stop request before it in another clause stays
+    assert _concepts("Stop the texts. Cancel my opt-out for email.")[:4] == ["c_stop", "c_send", "c_reverse", "c_outstate"]
 
 
 def test_undoing_a_restriction_is_marked_as_a_reversal() -> None:
