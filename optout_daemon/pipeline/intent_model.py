@@ -50,6 +50,7 @@ CONFLICT_SHIFT = 0.5
 # keyword safety net). Only within REQUEST_CLAUSE_MAX_CHARS: long mail is newsletters. Dev folds.
 REQUEST_CLAUSE_SCORE = 0.5
 REQUEST_CLAUSE_MAX_CHARS = 800
+_MAILING = re.compile(r" c_(spam|footer)\b")
 # A clause ends at a sentence mark, except a point inside a number ("757.440.578") or after "no" before
 # a number ("acct no. 757", "No. de cuenta 6260": a bare "acct no" clause read like a refusal).
 _CLAUSES = re.compile(r"(?!(?<=\d)\.\d|(?<=\bno)\.\s*(?:de\s+\w+\s*)?[#:\d])[.!?;\n]+\s*"
@@ -550,7 +551,7 @@ class SpacyIntentClassifier:
         elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and self._clauses_conflict(text):
             reason = "model:intent clauses_conflict"
         elif best == Intent.UNRELATED.value and len(text) <= REQUEST_CLAUSE_MAX_CHARS:
-            reason = self._request_clause(text)
+            reason = self._request_clause(text, text_features)
         reasons: tuple[str, ...] = ()
         if reason:
             scores = {label: score * (1 - CONFLICT_SHIFT) for label, score in scores.items()}
@@ -576,12 +577,14 @@ class SpacyIntentClassifier:
         docs = [f for f in map(features, clauses) if not f.endswith("\n\n")]
         return self._scores(docs) if len(docs) >= 2 else []
 
-    def _request_clause(self, text: str) -> str:
-        """The reason to show unrelated mail to a person: a clause of it reads as a request."""
+    def _request_clause(self, text: str, text_features: str) -> str:
+        """The reason to show unrelated mail to a person: a clause of it reads as a request. An opt-out
+        clause counts only in mail without the words of a mailing ("click here", "reply STOP"): their
+        "unsubscribe" is the footer's, not the sender's."""
         cats = self._clause_scores(text)
         if any(c[Intent.OPT_IN.value] >= REQUEST_CLAUSE_SCORE for c in cats):
             return "model:intent opt_in_clause"
-        if any(c[Intent.OPT_OUT.value] >= REQUEST_CLAUSE_SCORE for c in cats):
+        if any(c[Intent.OPT_OUT.value] >= REQUEST_CLAUSE_SCORE for c in cats) and not _MAILING.search(text_features):
             return "model:intent opt_out_clause"
         return ""
 

@@ -206,6 +206,9 @@ def test_unrelated_mail_with_an_opt_out_clause_goes_to_a_person() -> None:
     result = model.classify("", "Necesito una cita con el técnico. No compartan mi información con sus afiliados.")
     assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_clause" in result.reasons
     assert model.classify("", "Necesito una cita con el técnico. ¿Qué día pueden venir?").intent is Intent.UNRELATED
+    # a mailing's own opt-out line ("envío gratis", "click here") is the footer's, not the sender's request
+    mailing = model.classify("", "El técnico no vino. Envío gratis hoy, no compartan este correo.")
+    assert mailing.intent is Intent.UNRELATED
 
 
 _TRIGGERS = st.sampled_from(["don't", "dont", "donnt", "dnt", "doont", "do not call list", "do-not-market", "lista",
