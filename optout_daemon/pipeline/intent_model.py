@@ -320,17 +320,14 @@ def concepts(normalized: str) -> list[str]:
                 reverse = _reverses(seq, concept, word, before, stated, words[i + 1] if i + 1 < len(words) else "")
                 if reverse:
                     # the stop or remove verb that undoes the restriction asks for no stop: it is the reversal
-                    for k in range(len(seq) - 1, -1, -1):
-                        if seq[k] == "|":
-                            break
-                        if seq[k] in _UNDOING:
-                            del seq[k]
-                            break
+                    verb = next((k for k in range(len(seq) - 1, -1, -1) if seq[k] in _UNDOING or seq[k] == "|"), None)
+                    if verb is not None and seq[verb] != "|":
+                        del seq[verb]
                     seq.append("reverse")
                 if concept in ("outstate", "dnm"):
                     stated = True
                 if reverse and concept in _UNDOING:
-                    pass
+                    pass  # the verb of the reversal is the reversal, appended above
                 elif scope and concept in ("objection", "refuse"):
                     seq.append("consent")  # "I don't object", "no me opongo", "I don't mind": consent given
                 else:
