@@ -14,6 +14,11 @@ With `--base REV`, the dev folds are made from the training phrasings as they we
 and the phrasings added since (their training side) go to dev-train only: every row compared against
 the same dev set, so a new batch of phrasings is judged by what it teaches, not by a dev set it changed.
 
+Two bases are in use (docs/MODEL.md, eleventh round): `--base 5c01554`, the folds the rounds since
+the ninth compare on, and `--base 23c1029`, folds drawn from the phrasings up to the tenth batch, whose
+dev side holds the later batches' reversals and mixed requests and is harder (it found missed opt-outs
+the held-out set did not show).
+
 Decisions on data, features and rules are taken on these figures; the held-out set then measures them
 once (docs/MODEL.md). Takes about a minute per fold on this machine.
 """
