@@ -210,6 +210,7 @@ _WORD_OR_MARK = re.compile(r"[a-z]+(?:-[a-z]+)?|[?\u00bf.!,;:\n]")
 _AUXILIARIES = frozenset("should would could can do does did is are am was will have has".split())
 _NOT_A_QUESTION_AFTER = frozenset("you u not no please pls kindly".split())
 _UNDOING = frozenset(("stop", "remove", "nstop", "nremove"))  # ... the verbs of a reversal
+_CLAUSE_ENDS = frozenset(("|", "q"))  # what ends a clause in concepts()' sequence
 _PRONOUNS = ("la", "lo", "las", "los")  # "quítenla", "bórrenlo": the verb's object, named before
 _OPT_OBJECTS = frozenset(("me", "us", "him", "her", "them", "it"))  # "opt me in", like "opt me out"
 _CLAUSE_START = frozenset(("", "?", "\u00bf", ".", "!", ";", ":", ",", "\n"))
@@ -320,8 +321,9 @@ def concepts(normalized: str) -> list[str]:
                 reverse = _reverses(seq, concept, word, before, stated, words[i + 1] if i + 1 < len(words) else "")
                 if reverse:
                     # the stop or remove verb that undoes the restriction asks for no stop: it is the reversal
-                    verb = next((k for k in range(len(seq) - 1, -1, -1) if seq[k] in _UNDOING or seq[k] == "|"), None)
-                    if verb is not None and seq[verb] != "|":
+                    # (within the clause: "|" and "q" end one, so "Stop? My objection is withdrawn" keeps its stop)
+                    verb = next((k for k in range(len(seq) - 1, -1, -1) if seq[k] in _UNDOING or seq[k] in _CLAUSE_ENDS), None)
+                    if verb is not None and seq[verb] in _UNDOING:
                         del seq[verb]
                     seq.append("reverse")
                 if concept in ("outstate", "dnm"):

@@ -348,6 +348,7 @@ def test_the_verb_that_undoes_a_restriction_is_not_also_a_stop_request() -> None
     assert "c_stop" not in _concepts("My objection to the promos is withdrawn.")
     # a stop request before it in another clause stays
     assert _concepts("Stop the texts. Cancel my opt-out for email.")[:4] == ["c_stop", "c_send", "c_reverse", "c_outstate"]
+    assert _concepts("Stop? My objection is withdrawn.")[:2] == ["c_stop", "c_q"]  # a question ends the clause too
 
 
 def test_undoing_a_restriction_is_marked_as_a_reversal() -> None:
