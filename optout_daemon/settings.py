@@ -92,9 +92,10 @@ class NoticeSettings:
 class PolicySettings:
     opt_out_threshold: float = 0.6
     """An opt-out with one customer and at least this confidence is applied; below, it is reviewed."""
-    opt_in_threshold: float = 0.9
+    opt_in_threshold: float = 0.8
     """An authenticated opt-in from an address of record is applied at this confidence or more; below,
-    it is reviewed. 0.9: at 0.8 the held-out evaluation applied an opt-out request as an opt-in."""
+    it is reviewed. 0.8: below 0.9 the classifier already holds back an opt-in that a clause doubts or
+    that says only "yes"; below 0.8 dev folds apply opt-out requests as opt-ins (docs/MODEL.md)."""
     opt_out_floor: float = 0.2
     """A message whose opt-out score reaches this is never ignored or applied as anything else:
     it goes to review when it is not applied as an opt-out."""

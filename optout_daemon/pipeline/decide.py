@@ -22,7 +22,7 @@ on a message that could be forged). In order:
 
 Keys (config/optout.example.toml, section [policy] unless named):
   opt_out_threshold = 0.6          # apply an opt-out with one customer at this confidence or more
-  opt_in_threshold = 0.9           # ... an authenticated opt-in from an address of record
+  opt_in_threshold = 0.8           # ... an authenticated opt-in from an address of record
   opt_out_floor = 0.2              # an opt-out score this high is never ignored or applied otherwise
   ignore_unrelated_threshold = 0.6 # unrelated mail below this confidence goes to a person
   opt_in_floor = 0.2               # ... and so does unrelated mail whose opt-in score is this high
@@ -55,7 +55,7 @@ from optout_daemon.pipeline.types import (
 @dataclass(frozen=True)
 class DecidePolicy:
     opt_out_threshold: float = 0.6
-    opt_in_threshold: float = 0.9
+    opt_in_threshold: float = 0.8
     opt_out_floor: float = 0.2
     ignore_unrelated_threshold: float = 0.6
     opt_in_floor: float = 0.2

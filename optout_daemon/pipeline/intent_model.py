@@ -50,12 +50,30 @@ CONFLICT_SHIFT = 0.5
 # keyword safety net). Only within REQUEST_CLAUSE_MAX_CHARS: long mail is newsletters. Dev folds.
 REQUEST_CLAUSE_SCORE = 0.5
 REQUEST_CLAUSE_MAX_CHARS = 800
-_MAILING = re.compile(r" c_(spam|footer)\b")
+# concept tokens follow the text after a blank line, one space apart: the first has no space before it
+_MAILING = re.compile(r"(?<!\S)c_(spam|footer)(?!\S)")
+_REVERSAL = re.compile(r"(?<!\S)c_reverse(?!\S)")
+# An opt-in answer below OPT_IN_SURE is automatic (at the default opt_in_threshold, 0.8) only when no
+# clause of what the customer wrote reads as an opt-out or a doubt at DOUBT_SCORE or more ("Doy mi
+# consentimiento. O mejor, no tienen mi autorización"); and never for a bare "yes" ("Yes" under a
+# forwarded notice answers a question nobody can see). Twelfth round, dev folds.
+OPT_IN_SURE = 0.9
+DOUBT_SCORE = 0.5
+_DOUBTS = (Intent.OPT_OUT.value, Intent.AMBIGUOUS.value)
+_YES_ONLY = frozenset(("c_yes", "c_question", "c_q"))
+# An opt-out answer whose text sets a condition ("Según lo que pierda: no usen mis datos", "If it won't
+# cost me anything: restrict my CPNI", "only the tablet line") is for a person; a polite "if" is no
+# condition ("I would be grateful if you would exclude my account", "si es posible").
+_CONDITION = re.compile(r"(?<!\S)c_n?cond(?!\S)")
+_POLITE_IF = re.compile(r"\b(?:if|si) (?:you|u|it'?s|es|that'?s|possible|posible|usted|ustedes|pueden|puede|would|"
+                        r"could)\b")
 # A clause ends at a sentence mark, except a point inside a number ("757.440.578") or after "no" before
 # a number ("acct no. 757", "No. de cuenta 6260": a bare "acct no" clause read like a refusal).
 _CLAUSES = re.compile(r"(?!(?<=\d)\.\d|(?<=\bno)\.\s*(?:de\s+\w+\s*)?[#:\d])[.!?;\n]+\s*"
                       r"|\s+(?=(?:but|pero|then again|or actually|or maybe|o mejor|o tal vez|aunque|"
-                      r"however|sin embargo)\b)", re.I)
+                      r"however|sin embargo)\b)"
+                      # a second speaker: "My wife says: STOP. I say: ..."
+                      r"|(?<=\bsays):\s*|(?<=\bsay):\s*|(?<=\bdice):\s*|(?<=\bdigo):\s*", re.I)
 
 _DIGITS = re.compile(r"\d+")
 _A_WORD = re.compile(r"\w+")
@@ -242,9 +260,10 @@ def _concept(word: str) -> str | None:
             m = _CLITIC.fullmatch(word)
             concept = _CONCEPT.get(m.group(1)) if m else None
         if concept is None:
+            # an extra letter anywhere, or a letter replaced anywhere but first ("lasta" is not "basta")
             concept = _FUZZY.get(word) or next(
-                (_CONCEPT.get(d) or _FUZZY.get(d) for d in (word[:i] + word[i + 1:] for i in range(len(word)))
-                 if _CONCEPT.get(d) or _FUZZY.get(d)), None)
+                (c for i in range(len(word)) for d in (word[:i] + word[i + 1:],)
+                 for c in (_CONCEPT.get(d) or (_FUZZY.get(d) if i else None),) if c), None)
     return concept
 
 
@@ -366,6 +385,13 @@ def _asks_to_stop(text_features: str) -> bool:
     last_stop = max((i for i, t in enumerate(singles) if t in _STOP_CONCEPTS), default=-1)
     last_go_on = max((i for i, t in enumerate(singles) if t in _GO_ON_CONCEPTS), default=-1)
     return last_stop > last_go_on
+
+
+def _sets_a_condition(model_text: str, text_features: str) -> bool:
+    """The message sets a condition or a limit on its request (a `cond` concept), a polite "if" aside."""
+    if not _CONDITION.search(text_features):
+        return False
+    return bool(_CONDITION.search(features(_POLITE_IF.sub("polite", normalize(model_text)))))
 
 
 def message_text(subject: str, body: str) -> str:
@@ -549,6 +575,10 @@ class SpacyIntentClassifier:
             reason = "model:intent opt_in_beside_a_stop_request"
         elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and self._clauses_conflict(text):
             reason = "model:intent clauses_conflict"
+        elif best == Intent.OPT_IN.value and scores[best] < OPT_IN_SURE and self._opt_in_doubted(text):
+            reason = "model:intent opt_in_doubted"
+        elif best == Intent.OPT_OUT.value and _sets_a_condition(model_text, text_features):
+            reason = "model:intent opt_out_with_a_condition"
         elif best == Intent.UNRELATED.value and len(text) <= REQUEST_CLAUSE_MAX_CHARS:
             reason = self._request_clause(text, text_features)
         reasons: tuple[str, ...] = ()
@@ -557,7 +587,7 @@ class SpacyIntentClassifier:
             scores[Intent.AMBIGUOUS.value] += CONFLICT_SHIFT
             best = max(LABELS, key=lambda label: scores[label])
             reasons = (reason,)
-        if best == Intent.OPT_IN.value and " c_reverse" in text_features:
+        if best == Intent.OPT_IN.value and _REVERSAL.search(text_features):
             reasons = (*reasons, REVERSES_A_RESTRICTION)  # the keyword safety net leaves it to the model
         return Classification(intent=Intent(best), confidence=scores[best], scores=scores, classifier=NAME,
                               reasons=(f"model:intent {best} {scores[best]:.2f}", *reasons))
@@ -586,6 +616,14 @@ class SpacyIntentClassifier:
         if any(c[Intent.OPT_OUT.value] >= REQUEST_CLAUSE_SCORE for c in cats) and not _MAILING.search(text_features):
             return "model:intent opt_out_clause"
         return ""
+
+    def _opt_in_doubted(self, text: str) -> bool:
+        """What the customer wrote is only a "yes", or one of its clauses reads as an opt-out or a doubt."""
+        written = features(model_input("", text)).rsplit("\n\n", 1)[-1].split()
+        singles = {t for t in written if t.count("_") == 1}
+        if singles and singles <= _YES_ONLY:
+            return True
+        return any(max(c, key=c.get) in _DOUBTS and max(c.values()) >= DOUBT_SCORE for c in self._clause_scores(text))
 
     def _clauses_conflict(self, text: str) -> bool:
         """One clause of what the customer wrote reads as an opt-out and another as an opt-in, or one as

@@ -465,3 +465,80 @@ def test_an_opt_in_answer_that_ends_on_a_stop_request_goes_to_a_person(model) ->
     assert intent_model._asks_to_stop(intent_model.features("offers were ok but restrict my info now"))
     assert not intent_model._asks_to_stop(intent_model.features("I opted out by mistake, opt me back in"))
     assert not intent_model._asks_to_stop(intent_model.features("please stop excluding me from the offers"))
+
+
+class _ByWords:
+    """A SpacyIntentClassifier whose documents score by the first listed word they hold, else `default`."""
+
+    def __init__(self, rules: list[tuple[str, dict[str, float]]], default: dict[str, float]) -> None:
+        from optout_daemon.pipeline.intent_model import SpacyIntentClassifier  # noqa: PLC0415
+        self.real = SpacyIntentClassifier.__new__(SpacyIntentClassifier)
+        self.real.scorer, self.real.version = None, ""
+        zero = {"opt_out": 0.0, "opt_in": 0.0, "ambiguous": 0.0, "unrelated": 0.0}
+
+        def score(text: str) -> dict[str, float]:
+            words = text.rsplit("\n\n", 1)[0]  # the normalized text, not its concept tokens
+            return {**zero, **next((s for word, s in rules if word in words), default)}
+        self.real._scores = lambda texts: [score(t) for t in texts]
+
+
+def test_an_opt_in_a_clause_doubts_goes_to_a_person_unless_the_model_is_sure() -> None:
+    text = "Doy mi consentimiento para el uso de mi CPNI. O mejor, no tienen mi autorizacion."
+    doubting = [("cpni. o mejor", {"opt_in": 0.85, "ambiguous": 0.15}),  # the whole message
+                ("no tienen", {"ambiguous": 0.6, "opt_out": 0.4})]  # one clause: a doubt, below the conflict score
+    result = _ByWords(doubting, {"opt_in": 1.0}).real.classify("", text)
+    assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_doubted" in result.reasons
+    sure = [("cpni. o mejor", {"opt_in": 0.95, "ambiguous": 0.05}), *doubting[1:]]
+    assert _ByWords(sure, {"opt_in": 1.0}).real.classify("", text).intent is Intent.OPT_IN
+    # a clause about something else is no doubt
+    other = "Doy mi consentimiento para el uso de mi CPNI. Also, mi telefono no prende."
+    plain = _ByWords([("cpni. also", {"opt_in": 0.85, "unrelated": 0.15}), ("prende", {"unrelated": 1.0})],
+                     {"opt_in": 1.0})
+    assert plain.real.classify("", other).intent is Intent.OPT_IN
+
+
+def test_a_bare_yes_is_never_an_automatic_opt_in() -> None:
+    model = _ByWords([], {"opt_in": 0.85, "ambiguous": 0.15}).real
+    for text in ("Yes", "Yes!\n\nMy number is +1 672 679 7398.", "Sí"):
+        result = model.classify("Fwd: Important information about your privacy choices", text)
+        assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_doubted" in result.reasons, text
+    assert model.classify("", "Yes, send me the offers.").intent is Intent.OPT_IN
+    assert model.classify("", "Sí, mándenme promociones.").intent is Intent.OPT_IN
+
+
+def test_an_opt_out_that_sets_a_condition_goes_to_a_person_a_polite_if_does_not() -> None:
+    model = _ByWords([], {"opt_out": 0.95, "ambiguous": 0.05}).real
+    for text in ("If it won't cost me anything: please restrict the use of my CPNI.",
+                 "Según lo que pierda: no usen mis datos para publicidad.",
+                 "Opt me out, except for the loyalty emails."):
+        result = model.classify("", text)
+        assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_with_a_condition" in result.reasons, text
+    for text in ("I would be grateful if you would exclude my account from all promotional use of my information.",
+                 "Please opt me out if possible.", "Sáquenme de la publicidad, si es posible."):
+        assert model.classify("", text).intent is Intent.OPT_OUT, text
+
+
+def test_a_second_speaker_starts_a_clause() -> None:
+    assert intent_model._CLAUSES.split("My wife says: STOP I say: opt me back in") == [
+        "My wife says", "STOP I say", "opt me back in"]
+    assert intent_model._CLAUSES.split("Mi esposa dice: no. Yo digo: sí") == ["Mi esposa dice", "no", "Yo digo", "sí"]
+
+
+def test_a_typo_of_a_lexicon_word_keeps_its_first_letter() -> None:
+    # a replaced first letter is another word: "lasta" (lista) is not "basta", "usaar" is "usar" not "sacar"
+    assert intent_model._concept("lasta") is None
+    assert intent_model._concept("usaar") == "use"
+    # a letter missing, doubled, added or replaced later in the word still counts
+    assert intent_model._concept("deejn") == "stop"
+    assert intent_model._concept("unsubscrbe") == "remove"
+    assert intent_model._concept("promotinos") == "mkt"
+    assert intent_model._concept("revokd") == "stop"
+
+
+def test_the_first_concept_token_is_found_like_the_others() -> None:
+    # concept tokens follow the text after a blank line: the first one has no space before it
+    first = intent_model.features("take me off the suppression list")
+    assert first.rsplit("\n\n", 1)[1].startswith("c_reverse") and intent_model._REVERSAL.search(first)
+    spam = intent_model.features("click here")
+    assert spam.rsplit("\n\n", 1)[1].startswith("c_spam") and intent_model._MAILING.search(spam)
+    assert intent_model._CONDITION.search(intent_model.features("only the tablet line"))
