@@ -299,12 +299,28 @@ def _reverses(seq: list[str], concept: str, word: str, previous: str, stated: bo
     return concept in ("dnm", "outstate", "objection") or word.endswith("ing") or previous == "de"
 
 
+def _settle(seq: list[str], objections: list[int]) -> None:
+    """What a clause means once it is read whole. Where nothing in it undoes a restriction, an objection
+    is a refusal ("Objection to CPNI use", not "withdraw my objection") and a negated inclusion is an
+    exclusion ("no me incluyan en promociones", "I don't want to be included in your offers")."""
+    start = 0
+    for end in [*(i for i, c in enumerate(seq) if c in _CLAUSE_ENDS), len(seq)]:
+        if "reverse" not in seq[start:end]:
+            for i in range(start, end):
+                if seq[i] == "nadd":
+                    seq[i] = "remove"
+                elif i in objections:
+                    seq[i] = "refuse"
+        start = end + 1
+
+
 def concepts(normalized: str) -> list[str]:
     """Concept tokens of normalized text: c_<concept>, c_n<concept> inside a negation, and pairs."""
     seq: list[str] = []  # concepts in order; "|" ends a clause
     scope, previous, before = 0, "", ""
     negated_past = False  # the negation follows "did / had / has / have"
     stated = False  # the opt-out state or the list was named in this sentence
+    objections: list[int] = []  # where in seq the word "objection" itself stands, not negated
     words = _WORD_OR_MARK.findall(normalized)
     for i, word in enumerate(words):
         if word in _AUXILIARIES and (previous in _CLAUSE_START or (
@@ -352,11 +368,14 @@ def concepts(normalized: str) -> list[str]:
                 elif scope and concept in ("objection", "refuse"):
                     seq.append("consent")  # "I don't object", "no me opongo", "I don't mind": consent given
                 else:
+                    if concept == "objection" and not scope and word.startswith("objec"):
+                        objections.append(len(seq))  # the noun itself, not "problem" or "mind"
                     seq.append(("n" + concept) if scope and concept != "footer" else concept)  # a footer is never negated
                 if scope and concept in _NEGATIVE_VERBS:
                     scope = 0  # "no longer object to marketing use": the negation ends at the negative verb
                 if word == "anymore" and before in _NEGATIONS:
                     scope = 0  # "ok with it before not anymore restrict my info": about what came before
+    _settle(seq, objections)
     tokens = ["c_" + c for c in seq if c != "|"]
     for prev, cur in zip(seq, seq[1:]):
         if prev != "|" and cur != "|":

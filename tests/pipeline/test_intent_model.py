@@ -542,3 +542,13 @@ def test_the_first_concept_token_is_found_like_the_others() -> None:
     spam = intent_model.features("click here")
     assert spam.rsplit("\n\n", 1)[1].startswith("c_spam") and intent_model._MAILING.search(spam)
     assert intent_model._CONDITION.search(intent_model.features("only the tablet line"))
+
+
+def test_an_objection_refuses_and_a_negated_inclusion_excludes_unless_the_clause_undoes_a_restriction() -> None:
+    assert _concepts("Objection to CPNI use.")[0] == "c_refuse"
+    assert "c_objection" in _concepts("Withdraw my objection.") and "c_refuse" not in _concepts("Withdraw my objection.")
+    assert "c_refuse" not in _concepts("My objection is withdrawn.")
+    assert "c_consent" in _concepts("I have no objection.")
+    assert "c_objection" in _concepts("I have a problem with my bill")  # only the word "objection" itself
+    assert "c_remove" in _concepts("Ya no quiero estar incluido en sus ofertas.")
+    assert "c_remove" in _concepts("no me incluyan en promociones") and "c_nadd" not in _concepts("no me incluyan")
