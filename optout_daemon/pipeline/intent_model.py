@@ -406,6 +406,13 @@ def _asks_to_stop(text_features: str) -> bool:
     return last_stop > last_go_on
 
 
+_TOPICS = frozenset(("c_data", "c_support", "c_spam", "c_mkt"))
+
+
+def _names_a_topic_only(text_features: str) -> bool:
+    return all(t in _TOPICS for t in text_features.rsplit("\n\n", 1)[-1].split() if t.count("_") == 1)
+
+
 def _sets_a_condition(model_text: str, text_features: str) -> bool:
     """The message sets a condition or a limit on its request (a `cond` concept), a polite "if" aside."""
     if not _CONDITION.search(text_features):
@@ -623,7 +630,12 @@ class SpacyIntentClassifier:
         # only clauses that say something the concepts read: a greeting, a closing ("Muchas gracias"), a
         # name or an identifier line asks for nothing, whatever its words weigh in some retraining
         docs = [f for f in map(features, clauses) if not f.endswith("\n\n")]
-        return self._scores(docs) if len(docs) >= 2 else []
+        if len(docs) < 2:
+            return []
+        # a clause that only names a topic ("I got your letter about CPNI", "my bill") doubts nothing: it
+        # may not read as `ambiguous` against the request beside it
+        return [{**cats, Intent.AMBIGUOUS.value: 0.0} if _names_a_topic_only(doc) else cats
+                for doc, cats in zip(docs, self._scores(docs))]
 
     def _request_clause(self, text: str, text_features: str) -> str:
         """The reason to show unrelated mail to a person: a clause of it reads as a request. An opt-out

@@ -552,3 +552,15 @@ def test_an_objection_refuses_and_a_negated_inclusion_excludes_unless_the_clause
     assert "c_objection" in _concepts("I have a problem with my bill")  # only the word "objection" itself
     assert "c_remove" in _concepts("Ya no quiero estar incluido en sus ofertas.")
     assert "c_remove" in _concepts("no me incluyan en promociones") and "c_nadd" not in _concepts("no me incluyan")
+
+
+def test_a_clause_that_only_names_a_topic_is_no_doubt_beside_a_request() -> None:
+    text = "I got your letter about CPNI. I do not give permission."
+    rules = [("cpni. i do not", {"opt_out": 0.95, "ambiguous": 0.05}),  # the whole messages
+             ("cpni? i do not", {"opt_out": 0.95, "ambiguous": 0.05}),
+             ("letter", {"ambiguous": 0.9, "opt_out": 0.1})]  # a preamble the model reads as a doubt
+    model = _ByWords(rules, {"opt_out": 1.0}).real
+    assert model.classify("", text).intent is Intent.OPT_OUT
+    # a clause that asks something still conflicts with the request
+    asked = model.classify("", "What is this letter about CPNI? I do not give permission.")
+    assert asked.intent is Intent.AMBIGUOUS and "model:intent clauses_conflict" in asked.reasons
