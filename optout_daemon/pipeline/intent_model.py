@@ -393,12 +393,17 @@ _STOP_CONCEPTS = frozenset({"c_stop", "c_remove"})
 _GO_ON_CONCEPTS = frozenset({"c_add", "c_again", "c_consent", "c_want", "c_give", "c_yes", "c_keep", "c_send"})
 
 
+def _concept_words(text_features: str) -> list[str]:
+    """The concept tokens of features(), in order, without the pairs ("c_stop", not "c_stop_mkt")."""
+    return [t for t in text_features.rsplit("\n\n", 1)[-1].split() if t.count("_") == 1]
+
+
 def _asks_to_stop(text_features: str) -> bool:
     """The last request word outside any negation is a stop or remove word, and nothing reverses a
     restriction ("stop excluding me", "cancel my opt-out"): an opt-in answer for such a message is for
     a person, never automatic ("i was ok with the offers before not anymore restrict my info"; but "I
     opted out by mistake, opt me back in" ends on the opt-in)."""
-    singles = [t for t in text_features.rsplit("\n\n", 1)[-1].split() if t.count("_") == 1]
+    singles = _concept_words(text_features)
     if "c_reverse" in singles:
         return False
     last_stop = max((i for i, t in enumerate(singles) if t in _STOP_CONCEPTS), default=-1)
@@ -410,7 +415,7 @@ _TOPICS = frozenset(("c_data", "c_support", "c_spam", "c_mkt"))
 
 
 def _names_a_topic_only(text_features: str) -> bool:
-    return all(t in _TOPICS for t in text_features.rsplit("\n\n", 1)[-1].split() if t.count("_") == 1)
+    return all(t in _TOPICS for t in _concept_words(text_features))
 
 
 def _sets_a_condition(model_text: str, text_features: str) -> bool:
@@ -618,9 +623,20 @@ class SpacyIntentClassifier:
         return Classification(intent=Intent(best), confidence=scores[best], scores=scores, classifier=NAME,
                               reasons=(f"model:intent {best} {scores[best]:.2f}", *reasons))
 
+    # the text and clause scores of the last message: its checks (conflict, then doubt) score it once
+    _last_clauses: tuple[str, list[dict[str, float]]] = ("", [])
+
     def _clause_scores(self, text: str) -> list[dict[str, float]]:
         """The scores of each distinct clause of what the customer wrote that holds a concept, when there
         are two or more."""
+        last = self._last_clauses  # one tuple, read and replaced whole: safe across worker threads
+        if last[0] == text:
+            return last[1]
+        cats = self._score_clauses(text)
+        self._last_clauses = (text, cats)
+        return cats
+
+    def _score_clauses(self, text: str) -> list[dict[str, float]]:
         # within what the model reads of the message (MAX_MODEL_CHARS), each distinct clause once: a
         # long message repeating a sentence costs one document, not one per line
         clauses = list(dict.fromkeys(c for c in _CLAUSES.split(text[:MAX_MODEL_CHARS])
@@ -650,8 +666,7 @@ class SpacyIntentClassifier:
 
     def _opt_in_doubted(self, text: str) -> bool:
         """What the customer wrote is only a "yes", or one of its clauses reads as an opt-out or a doubt."""
-        written = features(model_input("", text)).rsplit("\n\n", 1)[-1].split()
-        singles = {t for t in written if t.count("_") == 1}
+        singles = set(_concept_words(features(model_input("", text))))
         if singles and singles <= _YES_ONLY:
             return True
         return any(max(c, key=c.get) in _DOUBTS and max(c.values()) >= DOUBT_SCORE for c in self._clause_scores(text))

@@ -564,3 +564,15 @@ def test_a_clause_that_only_names_a_topic_is_no_doubt_beside_a_request() -> None
     # a clause that asks something still conflicts with the request
     asked = model.classify("", "What is this letter about CPNI? I do not give permission.")
     assert asked.intent is Intent.AMBIGUOUS and "model:intent clauses_conflict" in asked.reasons
+
+
+def test_the_clause_checks_of_one_message_score_its_clauses_once() -> None:
+    text = "Doy mi consentimiento para el uso de mi CPNI. O mejor, no tienen mi autorizacion."
+    scripted = _ByWords([("cpni. o mejor", {"opt_in": 0.85, "ambiguous": 0.15}),
+                         ("no tienen", {"ambiguous": 0.6, "opt_out": 0.4})], {"opt_in": 1.0})
+    model, batches = scripted.real, []
+    score = model._scores
+    model._scores = lambda texts: batches.append(len(texts)) or score(texts)
+    # the conflict check, then the doubt check: both read the clauses, which are scored once
+    assert "model:intent opt_in_doubted" in model.classify("", text).reasons
+    assert batches == [1, 2]
