@@ -401,6 +401,9 @@ class _SaysUnrelated:
     ("My bill shows calls I didn't make. Remove.", True),
     ("Remove the late fee from my bill.", False),
     ("My answer is not ready yet, I need to check with my wife.", False),
+    ("i forgot my password and cant log in block marketing on my account", True),
+    ("Bloqueen la publicidad en mi línea, por favor.", True),
+    ("Block the number that keeps calling me.", False),
 ])
 def test_the_safety_net_sends_opt_out_requests_the_model_missed_to_a_person(text: str, raised: bool) -> None:
     from optout_daemon.pipeline.classify import GuardedClassifier  # noqa: PLC0415
