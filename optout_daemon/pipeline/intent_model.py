@@ -65,6 +65,8 @@ _YES_ONLY = frozenset(("c_yes", "c_question", "c_q"))
 # cost me anything: restrict my CPNI", "only the tablet line") is for a person; a polite "if" is no
 # condition ("I would be grateful if you would exclude my account", "si es posible").
 _CONDITION = re.compile(r"(?<!\S)c_n?cond(?!\S)")
+# ... and so does one that asks for part of it: "stop some of the promos", "opt out one line and opt in the other"
+_PARTIAL = re.compile(r"\b(some of|algunas de|algunos de|one line|una linea|the other|la otra|el otro)\b")
 _POLITE_IF = re.compile(r"\b(?:if|si) (?:you|u|it'?s|es|that'?s|possible|posible|usted|ustedes|pueden|puede|would|"
                         r"could)\b")
 # A clause ends at a sentence mark, except a point inside a number ("757.440.578") or after "no" before
@@ -419,7 +421,10 @@ def _names_a_topic_only(text_features: str) -> bool:
 
 
 def _sets_a_condition(model_text: str, text_features: str) -> bool:
-    """The message sets a condition or a limit on its request (a `cond` concept), a polite "if" aside."""
+    """The message sets a condition or a limit on its request (a `cond` concept, a polite "if" aside), or
+    asks for part of it."""
+    if _PARTIAL.search(text_features):
+        return True
     if not _CONDITION.search(text_features):
         return False
     return bool(_CONDITION.search(features(_POLITE_IF.sub("polite", normalize(model_text)))))

@@ -513,7 +513,8 @@ def test_an_opt_out_that_sets_a_condition_goes_to_a_person_a_polite_if_does_not(
     model = _ByWords([], {"opt_out": 0.95, "ambiguous": 0.05}).real
     for text in ("If it won't cost me anything: please restrict the use of my CPNI.",
                  "Según lo que pierda: no usen mis datos para publicidad.",
-                 "Opt me out, except for the loyalty emails."):
+                 "Opt me out, except for the loyalty emails.",
+                 "Stop some of the promos, there are too many.", "Opt out one line and opt in the other."):
         result = model.classify("", text)
         assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_with_a_condition" in result.reasons, text
     for text in ("I would be grateful if you would exclude my account from all promotional use of my information.",
