@@ -580,3 +580,13 @@ def test_the_clause_checks_of_one_message_score_its_clauses_once() -> None:
     # the conflict check, then the doubt check: both read the clauses, which are scored once
     assert "model:intent opt_in_doubted" in model.classify("", text).reasons
     assert batches == [1, 2]
+
+
+def test_an_opt_out_answer_to_words_that_undo_a_restriction_goes_to_a_person() -> None:
+    model = _ByWords([], {"opt_out": 0.9, "ambiguous": 0.1}).real
+    for text in ("My objection to the promos is withdrawn as of today.", "Void the opt-out I sent in March.",
+                 "Take me off the suppression list."):
+        assert intent_model._REVERSAL.search(intent_model.features(text)), text
+        result = model.classify("", text)
+        assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_beside_a_reversal" in result.reasons, text
+    assert model.classify("", "Take me off your marketing list.").intent is Intent.OPT_OUT
