@@ -584,7 +584,7 @@ def test_the_clause_checks_of_one_message_score_its_clauses_once() -> None:
 
 def test_an_opt_out_answer_to_words_that_undo_a_restriction_goes_to_a_person() -> None:
     model = _ByWords([], {"opt_out": 0.9, "ambiguous": 0.1}).real
-    for text in ("My objection to the promos is withdrawn as of today.", "Void the opt-out I sent in March.",
+    for text in ("My objection to the promos is withdrawn as of today.", "Undo the opt-out I sent in March.",
                  "Take me off the suppression list."):
         assert intent_model._REVERSAL.search(intent_model.features(text)), text
         result = model.classify("", text)
