@@ -616,7 +616,7 @@ class SpacyIntentClassifier:
         elif best == Intent.OPT_OUT.value and _sets_a_condition(model_text, text_features):
             reason = "model:intent opt_out_with_a_condition"
         elif best == Intent.OPT_OUT.value and _REVERSAL.search(text_features):
-            # the words undo a restriction ("my objection ... is withdrawn", "void the opt-out I sent"):
+            # the words undo a restriction ("my objection ... is withdrawn", "undo the opt-out I sent"):
             # an opt-out answer contradicts them
             reason = "model:intent opt_out_beside_a_reversal"
         elif best == Intent.UNRELATED.value and len(text) <= REQUEST_CLAUSE_MAX_CHARS:
