@@ -590,3 +590,37 @@ def test_an_opt_out_answer_to_words_that_undo_a_restriction_goes_to_a_person() -
         result = model.classify("", text)
         assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_beside_a_reversal" in result.reasons, text
     assert model.classify("", "Take me off your marketing list.").intent is Intent.OPT_OUT
+
+
+def test_a_long_story_around_a_request_is_read_by_its_request(model) -> None:  # noqa: ANN001
+    """Real mail tells a story (calls at dinner, a bill paid on time) around one sentence that asks: the
+    clauses reading `unrelated` are set aside and the request is read again."""
+    story = ("Hello,\n\nI have been with you folks for eleven years and I have never had a problem with the "
+             "internet. Lately though somebody from your sales team phones my cell every evening while we are "
+             "eating dinner. The last one knew exactly which plan I have and how many lines are on the account, "
+             "which is creepy. I paid my bill on time this month like always. Please stop using my account "
+             "information to market things to me.\n\nThanks,\nRuth Alvarez")
+    result = model.classify("Dinner calls", story)
+    assert "model:intent focused" in result.reasons
+    assert result.intent is Intent.OPT_OUT
+    # short mail is read whole, and so is a mailing whose footer says "darse de baja"
+    assert "model:intent focused" not in model.classify("", "My bill is wrong. Stop the promos.").reasons
+    pitch = ("En Agencia Impulso ayudamos a empresas a multiplicar sus clientes con campañas en redes sociales. "
+             "¿Tiene 15 minutos esta semana para una llamada? Nuestro equipo lo espera. Si no desea recibir más "
+             "correos, haga clic en darse de baja.")
+    result = model.classify("Aumente sus ventas", pitch)
+    assert "model:intent focused" not in result.reasons
+    assert result.intent is not Intent.OPT_OUT
+
+
+def test_my_opt_out_in_spanish_is_the_state_that_a_stop_verb_undoes() -> None:
+    """"mi baja" is the opt-out already made, like "my opt-out": "anulen mi baja" undoes it."""
+    assert "c_reverse" in intent_model.features("anulen mi baja porfa")
+    assert "c_reverse" in intent_model.features("Cancelen mi baja, quiero las ofertas.")
+    assert "c_reverse" not in intent_model.features("Denme de baja.")
+    assert "c_remove" in intent_model.features("Denme de baja.")
+
+
+def test_a_service_is_what_a_customer_cancels_not_marketing() -> None:
+    assert "c_remove_support" in intent_model.features("Remove me from the family locator service")
+    assert "c_support" in intent_model.features("Cancelen la función de buzón, por favor")
