@@ -441,6 +441,12 @@ def _sets_a_condition(model_text: str, text_features: str) -> bool:
     return bool(_CONDITION.search(features(_POLITE_IF.sub("polite", normalize(model_text)))))
 
 
+def _clauses(text: str) -> list[str]:
+    """The clauses of what the customer wrote, within what the model reads of it (MAX_MODEL_CHARS), each
+    distinct one once (a long message repeating a sentence costs one document, not one per line)."""
+    return list(dict.fromkeys(c for c in _CLAUSES.split(text[:MAX_MODEL_CHARS]) if len(_A_WORD.findall(c)) >= 2))
+
+
 def message_text(subject: str, body: str) -> str:
     """The text the model sees for a raw body, as the daemon would compute it."""
     return model_input(subject, split_reply(body)[0])
@@ -605,6 +611,10 @@ class SpacyIntentClassifier:
             return [self.scorer.scores(t) for t in texts]
         return [doc.cats for doc in self.nlp.pipe(texts)]
 
+    def _read(self, text_features: str) -> dict[str, float]:
+        cats = self._scores([text_features])[0]
+        return {label: float(cats.get(label, 0.0)) for label in LABELS}
+
     def classify(self, subject: str, text: str) -> Classification:
         model_text = model_input(subject, text)
         if not _A_WORD.search(model_text):
@@ -614,16 +624,14 @@ class SpacyIntentClassifier:
             return Classification(intent=Intent.AMBIGUOUS, confidence=1.0, scores=scores, classifier=NAME,
                                   reasons=("model:intent empty message",))
         text_features = features(model_text)
-        cats = self._scores([text_features])[0]
-        scores = {label: float(cats.get(label, 0.0)) for label in LABELS}
+        scores = self._read(text_features)
         best = max(LABELS, key=lambda label: scores[label])
         focused = ""
         if scores[best] < FOCUS_BELOW.get(best, 1.0) and not _MAILING.search(text_features):
             focused = self._focus(text)
             if focused:
                 text_features = features(model_input(subject, focused))
-                cats = self._scores([text_features])[0]
-                scores = {label: float(cats.get(label, 0.0)) for label in LABELS}
+                scores = self._read(text_features)
                 best = max(LABELS, key=lambda label: scores[label])
         reason = ""
         if best == Intent.OPT_IN.value and _asks_to_stop(text_features):
@@ -658,12 +666,13 @@ class SpacyIntentClassifier:
         beside the request), for long mail where some but not all of its concept clauses do; else ""."""
         if len(text) < FOCUS_MIN_CHARS:
             return ""
-        clauses = list(dict.fromkeys(c for c in _CLAUSES.split(text[:MAX_MODEL_CHARS]) if len(_A_WORD.findall(c)) >= 2))
-        feats = [features(c) for c in clauses]
-        said = [i for i, f in enumerate(feats) if not f.endswith("\n\n")]  # clauses that hold a concept
+        clauses = _clauses(text)
+        said = [i for i, c in enumerate(clauses) if not features(c).endswith("\n\n")]  # they hold a concept
         if len(said) < FOCUS_MIN_CLAUSES:
             return ""
-        cats = self._scores([feats[i] for i in said])
+        # the clause checks' own scores, in the same order (remembered: the checks after this read them
+        # again); their `ambiguous` set to 0 for a topic-only clause leaves the `unrelated` score as it is
+        cats = self._clause_scores(text)
         aside = {i for i, c in zip(said, cats) if c[Intent.UNRELATED.value] >= FOCUS_UNRELATED}
         if not aside or len(aside) == len(said):
             return ""
@@ -683,10 +692,7 @@ class SpacyIntentClassifier:
         return cats
 
     def _score_clauses(self, text: str) -> list[dict[str, float]]:
-        # within what the model reads of the message (MAX_MODEL_CHARS), each distinct clause once: a
-        # long message repeating a sentence costs one document, not one per line
-        clauses = list(dict.fromkeys(c for c in _CLAUSES.split(text[:MAX_MODEL_CHARS])
-                                     if len(_A_WORD.findall(c)) >= 2))
+        clauses = _clauses(text)
         if len(clauses) < 2:
             return []
         # only clauses that say something the concepts read: a greeting, a closing ("Muchas gracias"), a
