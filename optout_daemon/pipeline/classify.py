@@ -136,6 +136,43 @@ class KeywordClassifier:
                               reasons=(reason,))
 
 
+# A clause that tells what happened before: a past tense or a time ago, and no word that asks for
+# something now ("please", "want", "quiero", "por favor", an imperative...). Conservative on purpose:
+# a told clause can stop counting against the request made beside it (intent_model's clause checks,
+# and the safety net below for an opt-in answer).
+_TOLD = re.compile(
+    r"\b(?:opted|unsubscribed|e-?mailed|wrote|sent|asked|requested|told|called|phoned|signed|clicked|replied|"
+    r"chose|decided|submitted|agreed|said|did|had|was|were|got|went|tried|ago|previously|already|"
+    r"last (?:year|month|week|spring|summer|fall|autumn|winter|time)|back in|a while back|in the past|"
+    r"me di|se dio|nos dimos|pedi|pidio|pidieron|solicite|escribi|escribio|les dije|dije|dijo|hice|hizo|"
+    r"me exclui|se excluyo|me borre|me inscribi|me suscribi|opte|optamos|decidi|decidio|habia|habiamos|"
+    r"hace (?:un|una|unos|unas|0|dos|tres|cuatro|varios|varias|mucho|poco|tiempo|meses|anos|semanas|dias)|"
+    r"(?:el|la) (?:ano|mes|semana) pasad[oa]|ayer|anteriormente|ya me|ya nos)\b")
+_ASKS_NOW = re.compile(
+    r"\b(?:please|pls|plz|kindly|want|wants|like|need|needs|can|could|will|would|should|must|let|make|put|"
+    r"take|add|keep|sign|opt|stop|quiere|quieren|remove|do not|dont|quit|cancel|undo|reinstate|restore|"
+    r"quiero|queremos|quisiera|deseo|deseamos|necesito|por favor|porfa|favor|pueden|puede|podrian|podria|"
+    r"pido|pedimos|solicito|dejen|paren|no me|no nos|no usen|den|denme|sigan|vuelvan|incluyan|"
+    r"excluyan|quiten|saquen|borren|pongan|agreguen|manden|reactiven|activen|usen|utilicen|quito|retiro|revoco|"
+    r"autorizo|doy|acepto|niego|prohibo|exijo|sigo|seguimos|querer|ya no|me (?:off|out|in|back)|"
+    # a Spanish request to "ustedes" ("anulen el bloqueo que pedí"), and the like in the present
+    r"[a-z]{3,}(?:en|an))\b")
+
+
+_STORY_PARTS = re.compile(r"[.!?;\n]+|\b(?:but|pero|however|sin embargo)\b")
+
+
+def _fold(text: str) -> str:
+    """Lower case, accents folded, every number "0" (what tells_the_past reads)."""
+    text = "".join(ch for ch in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(ch))
+    return re.sub(r"\d+", "0", text)
+
+
+def tells_the_past(normalized: str) -> bool:
+    """normalized: lower case, accents folded (intent_model.normalize)."""
+    return bool(_TOLD.search(normalized)) and not _ASKS_NOW.search(normalized)
+
+
 class GuardedClassifier:
     """The model, with the keyword baseline as a safety net for the one error that matters.
 
@@ -158,6 +195,10 @@ class GuardedClassifier:
             # opt-out request", "my opt-out is cancelled"): the phrase is the restriction, not a request
             return result
         body = model_input(subject, text).lower()
+        if result.intent is Intent.OPT_IN:
+            # an opt-in that tells how the sender opted out before ("I opted out a couple of years ago,
+            # but ...", "me di de baja hace meses pero ..."): the story's opt-out words are not a request
+            body = "\n".join(part for part in _STORY_PARTS.split(body) if not tells_the_past(_fold(part)))
         # what the keyword baseline would call `opt_out` (a plain opt-out phrase and no opt-in one),
         # or one of the safety net's own patterns
         if not ((_matches(_OUT, body, _OUT_ANY)[0] and not _matches(_IN, body, _IN_ANY)[0])

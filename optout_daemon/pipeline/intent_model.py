@@ -30,7 +30,13 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from optout_daemon.pipeline.classify import MAX_MODEL_CHARS, REVERSES_A_RESTRICTION, KeywordClassifier, model_input
+from optout_daemon.pipeline.classify import (
+    MAX_MODEL_CHARS,
+    REVERSES_A_RESTRICTION,
+    KeywordClassifier,
+    model_input,
+    tells_the_past,
+)
 from optout_daemon.pipeline.parse import split_reply
 from optout_daemon.pipeline.types import Classification, Intent
 
@@ -636,7 +642,7 @@ class SpacyIntentClassifier:
         reason = ""
         if best == Intent.OPT_IN.value and _asks_to_stop(text_features):
             reason = "model:intent opt_in_beside_a_stop_request"
-        elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and self._clauses_conflict(text):
+        elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and self._clauses_conflict(text, best):
             reason = "model:intent clauses_conflict"
         elif best == Intent.OPT_IN.value and scores[best] < OPT_IN_SURE and self._opt_in_doubted(text):
             reason = "model:intent opt_in_doubted"
@@ -678,32 +684,42 @@ class SpacyIntentClassifier:
             return ""
         return ". ".join(c.strip() for i, c in enumerate(clauses) if i not in aside)
 
-    # the text and clause scores of the last message: its checks (conflict, then doubt) score it once
-    _last_clauses: tuple[str, list[dict[str, float]]] = ("", [])
+    # the text, clause scores and told flags of the last message: its checks (conflict, then doubt)
+    # score it once
+    _last_clauses: tuple[str, list[dict[str, float]], list[bool]] = ("", [], [])
 
     def _clause_scores(self, text: str) -> list[dict[str, float]]:
         """The scores of each distinct clause of what the customer wrote that holds a concept, when there
         are two or more."""
+        return self._clause_reads(text)[1]
+
+    def _clause_told(self, text: str) -> list[bool]:
+        """For each clause _clause_scores scores: it tells what happened before and asks nothing now."""
+        return self._clause_reads(text)[2]
+
+    def _clause_reads(self, text: str) -> tuple[str, list[dict[str, float]], list[bool]]:
         last = self._last_clauses  # one tuple, read and replaced whole: safe across worker threads
         if last[0] == text:
-            return last[1]
-        cats = self._score_clauses(text)
-        self._last_clauses = (text, cats)
-        return cats
+            return last
+        last = (text, *self._score_clauses(text))
+        self._last_clauses = last
+        return last
 
-    def _score_clauses(self, text: str) -> list[dict[str, float]]:
+    def _score_clauses(self, text: str) -> tuple[list[dict[str, float]], list[bool]]:
         clauses = _clauses(text)
         if len(clauses) < 2:
-            return []
+            return [], []
         # only clauses that say something the concepts read: a greeting, a closing ("Muchas gracias"), a
         # name or an identifier line asks for nothing, whatever its words weigh in some retraining
-        docs = [f for f in map(features, clauses) if not f.endswith("\n\n")]
-        if len(docs) < 2:
-            return []
+        said = [(c, f) for c, f in zip(clauses, map(features, clauses)) if not f.endswith("\n\n")]
+        if len(said) < 2:
+            return [], []
+        docs = [f for _, f in said]
         # a clause that only names a topic ("I got your letter about CPNI", "my bill") doubts nothing: it
         # may not read as `ambiguous` against the request beside it
-        return [{**cats, Intent.AMBIGUOUS.value: 0.0} if _names_a_topic_only(doc) else cats
+        cats = [{**cats, Intent.AMBIGUOUS.value: 0.0} if _names_a_topic_only(doc) else cats
                 for doc, cats in zip(docs, self._scores(docs))]
+        return cats, [tells_the_past(f.split("\n\n", 1)[0]) for _, f in said]
 
     def _request_clause(self, text: str, text_features: str) -> str:
         """The reason to show unrelated mail to a person: a clause of it reads as a request. An opt-out
@@ -721,14 +737,26 @@ class SpacyIntentClassifier:
         singles = set(_concept_words(features(model_input("", text))))
         if singles and singles <= _YES_ONLY:
             return True
-        return any(max(c, key=c.get) in _DOUBTS and max(c.values()) >= DOUBT_SCORE for c in self._clause_scores(text))
+        # a clause that tells the story ("I opted out a couple of years ago") doubts nothing said now
+        return any(max(c, key=c.get) in _DOUBTS and max(c.values()) >= DOUBT_SCORE and not told
+                   for c, told in zip(self._clause_scores(text), self._clause_told(text)))
 
-    def _clauses_conflict(self, text: str) -> bool:
+    def _clauses_conflict(self, text: str, best: str) -> bool:
         """One clause of what the customer wrote reads as an opt-out and another as an opt-in, or one as
-        a request and another as a question or a hedge ("Opt me out. Or would that affect my contract?")."""
-        cats = self._clause_scores(text)
+        a request and another as a question or a hedge ("Opt me out. Or would that affect my contract?").
+        A clause that tells what happened before ("I opted out a couple of years ago", "me di de baja
+        hace meses") counts only for the answer `best`; and when only such clauses read an opt-in, the
+        opt-in is history, not one asked for now: also for a person."""
+        cats, told = self._clause_scores(text), self._clause_told(text)
+        if len(cats) < 2:
+            return False
         # two of opt_out / opt_in / ambiguous each read clearly in some clause (no clause can be two)
-        return len(cats) >= 2 and sum(max(c[label] for c in cats) >= CONFLICT_SCORE for label in _CONFLICTING) >= 2
+        read = {label for label in _CONFLICTING
+                if any(c[label] >= CONFLICT_SCORE and (label == best or not t) for c, t in zip(cats, told))}
+        if len(read) >= 2:
+            return True
+        return best == Intent.OPT_IN.value and best in read and all(
+            t for c, t in zip(cats, told) if c[best] >= CONFLICT_SCORE)
 
 
 # Texts the direct scorer is checked on at load: it is used only when it gives spaCy's own scores.

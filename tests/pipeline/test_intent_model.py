@@ -160,8 +160,8 @@ def test_a_message_asking_for_both_goes_to_a_person(model) -> None:  # noqa: ANN
 def test_a_request_beside_a_clause_that_asks_what_it_means_goes_to_a_person(model) -> None:  # noqa: ANN001
     text = "Remove me from marketing. What does this mean?"
     assert model.classify("", text).intent is Intent.AMBIGUOUS
-    assert model._clauses_conflict(text)  # the clause check says so too, whatever the whole message scores
-    assert not model._clauses_conflict("Remove me from marketing. My number is 312-555-0143.")
+    assert model._clauses_conflict(text, "opt_out")  # the clause check says so too, whatever the whole message scores
+    assert not model._clauses_conflict("Remove me from marketing. My number is 312-555-0143.", "opt_out")
 
 
 class _Scripted:
@@ -624,3 +624,61 @@ def test_my_opt_out_in_spanish_is_the_state_that_a_stop_verb_undoes() -> None:
 def test_a_service_is_what_a_customer_cancels_not_marketing() -> None:
     assert "c_remove_support" in intent_model.features("Remove me from the family locator service")
     assert "c_support" in intent_model.features("Cancelen la función de buzón, por favor")
+
+
+@pytest.mark.parametrize(("text", "told"), [
+    ("I opted out a couple of years ago", True),
+    ("Back in 2021 my wife emailed you about the marketing calls", True),
+    ("Me di de baja hace meses", True),
+    ("El año pasado mi esposa pidió que no se usara nuestra información", True),
+    ("Please opt me out, I already told you", False),  # asks now
+    ("i never signed up for these promos take me off", False),
+    ("Anulen el bloqueo de mercadeo que pedí", False),  # a request to "ustedes"
+    ("Sigo sin querer publicidad, como dije por teléfono", False),
+    ("Les quito el permiso que les había dado", False),
+    ("Stop the promos", False),  # no past at all
+])
+def test_a_clause_that_tells_the_past_is_one_that_asks_nothing_now(text: str, told: bool) -> None:
+    from optout_daemon.pipeline.classify import tells_the_past  # noqa: PLC0415
+    assert tells_the_past(intent_model.normalize(text)) is told
+
+
+def test_an_opt_in_is_not_held_by_the_story_of_an_earlier_opt_out() -> None:
+    text = "You can use my info for offers again. I opted out a couple of years ago and that was a mistake."
+    story = [("info for offers again. i opted", {"opt_in": 0.95, "opt_out": 0.05}),  # the whole message
+             ("you can use", {"opt_in": 0.95, "opt_out": 0.05}),
+             ("i opted out", {"opt_out": 0.9, "opt_in": 0.1})]
+    result = _ByWords(story, {"unrelated": 1.0}).real.classify("", text)
+    assert result.intent is Intent.OPT_IN and result.reasons == ("model:intent opt_in 0.95",)
+    # the same opt-out clause asked now still conflicts
+    asked = "Please opt me out. You can use my info for offers again."
+    now = [("out. you can", {"opt_in": 0.95, "opt_out": 0.05}), ("you can use", {"opt_in": 0.95}),
+           ("please opt me out", {"opt_out": 0.9, "opt_in": 0.1})]
+    result = _ByWords(now, {"unrelated": 1.0}).real.classify("", asked)
+    assert result.intent is Intent.AMBIGUOUS and "model:intent clauses_conflict" in result.reasons
+    # an opt-in that only the story reads is history, not a request: for a person
+    history = "I signed up for the offers last year. My bill is too high."
+    told = [("last year. my bill", {"opt_in": 0.9, "unrelated": 0.1}),
+            ("i signed up", {"opt_in": 0.9, "unrelated": 0.1}), ("my bill", {"unrelated": 1.0})]
+    result = _ByWords(told, {"unrelated": 1.0}).real.classify("", history)
+    assert result.intent is Intent.AMBIGUOUS and "model:intent clauses_conflict" in result.reasons
+
+
+def test_the_safety_net_does_not_read_the_story_of_an_earlier_opt_out_beside_an_opt_in() -> None:
+    from optout_daemon.pipeline.classify import GuardedClassifier  # noqa: PLC0415
+    from optout_daemon.pipeline.types import Classification  # noqa: PLC0415
+
+    class _SaysOptIn:
+        name = "stand-in"
+
+        def classify(self, subject: str, text: str) -> Classification:
+            return Classification(Intent.OPT_IN, 0.95, {"opt_out": 0.02, "opt_in": 0.95, "ambiguous": 0.02,
+                                                        "unrelated": 0.01}, "stand-in", ())
+
+    guard = GuardedClassifier(_SaysOptIn())
+    for text in ("Me di de baja hace meses pero ahora quiero las ofertas otra vez.",
+                 "I unsubscribed last year. I miss the deals, sign me back up."):
+        assert "keywords_suggest_opt_out" not in guard.classify("", text).reasons, text
+    # an opt-out asked now, beside the opt-in, is still held for a person
+    result = guard.classify("", "I unsubscribed last year. Remove me again, the offers are back.")
+    assert result.scores["opt_out"] >= GuardedClassifier.GUARD_SCORE
