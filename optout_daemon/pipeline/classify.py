@@ -56,6 +56,8 @@ _GUARD_OUT = [re.compile(r"\bopt\s+(?!in\b)(?:[\w']+\s+){1,5}?out\b", re.I),
               re.compile(r"[.!?]\s+(stop|unsubscribe|remove|opt out|baja|alto|decline|declined|declino|rechazo|no thanks|no gracias)"
                          r"(\s+(please|pls|now|por favor))?\s*([.!]|$)", re.I | re.M),
               re.compile(r"\b(my (answer|response|reply)|mi respuesta)\b[^.!?\n]{0,30}\b(is|es)( que)? no\b", re.I),
+              # "que no usen mi CPNI", "no compartan nuestra información" (the baseline knows "mis datos" only)
+              re.compile(r"\bno (usen|utilicen|compartan|vendan) (mis?|nuestr[oa]s?) (datos|cpni|informaci[oó]n)", re.I),
               # a stop verb with marketing as its object: "... cant log in block marketing on my account"
               re.compile(r"\b(block|restrict|limit|halt|end|quit|bloqueen|bloquear|restrinjan|limiten)\s+"
                          r"(all\s+|the\s+|any\s+|toda\s+|la\s+|las\s+)?(marketing|ads|advertising|promos|promotions|"

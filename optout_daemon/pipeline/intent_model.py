@@ -179,6 +179,7 @@ _LEXICON = {
     "refuse": "nothanks deny denied decline declined refuse refused object reject rechazo rechazar niego opongo "
               "prohibo",
     "want": "want wants wish like prefer would desire love quiero deseo queremos quisiera desea quiere need needs "
+            "solicito solicitamos "  # "I request", not a typo of "solicit"
             "necesito necesita necesitamos",
     "mkt": "marketing market marketed ads ad advertising advertise advertisement promos promo promotions promotion "
            "promotional offers offer deals deal sales sell selling upsell upsells solicit targeted campaigns "
@@ -431,6 +432,13 @@ def _asks_to_stop(text_features: str) -> bool:
 
 
 _TOPICS = frozenset(("c_data", "c_support", "c_spam", "c_mkt"))
+# Unrelated mail with a clause whose words ask about marketing ("How much is a new line? I want you to
+# stop looking at my calls to sell me plans", "no promotional calls anymore please", "quit hiding the
+# deals"): a stop, remove, refusal, consent or reversal word, not negated, beside a marketing word, a
+# negated marketing word ("no promos"), or a negated use of data ("que no usen mi CPNI"). A person reads it instead of it being ignored,
+# unless a mailing's footer command says whose words these are ("reply STOP").
+_ASKING = frozenset(("c_stop", "c_remove", "c_refuse", "c_consent", "c_reverse", "c_add", "c_dnm"))
+_FOOTER = re.compile(r"(?<!\S)c_footer(?!\S)")
 
 
 def _names_a_topic_only(text_features: str) -> bool:
@@ -730,6 +738,12 @@ class SpacyIntentClassifier:
             return "model:intent opt_in_clause"
         if any(c[Intent.OPT_OUT.value] >= REQUEST_CLAUSE_SCORE for c in cats) and not _MAILING.search(text_features):
             return "model:intent opt_out_clause"
+        if not _FOOTER.search(text_features):
+            for clause in _clauses(text) or [text]:
+                singles = set(_concept_words(features(clause)))
+                if ("c_mkt" in singles and singles & _ASKING) or singles >= {"c_neg", "c_nmkt"} or singles >= {
+                        "c_nuse", "c_ndata"}:
+                    return "model:intent request_words"
         return ""
 
     def _opt_in_doubted(self, text: str) -> bool:

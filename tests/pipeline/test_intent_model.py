@@ -404,6 +404,9 @@ class _SaysUnrelated:
     ("i forgot my password and cant log in block marketing on my account", True),
     ("Bloqueen la publicidad en mi línea, por favor.", True),
     ("Block the number that keeps calling me.", False),
+    ("Solicito que no usen mi CPNI. Also, el módem no prende.", True),
+    ("Les pido que no compartan nuestra información con nadie.", True),
+    ("No usen mi tarjeta vieja para el pago.", False),
 ])
 def test_the_safety_net_sends_opt_out_requests_the_model_missed_to_a_person(text: str, raised: bool) -> None:
     from optout_daemon.pipeline.classify import GuardedClassifier  # noqa: PLC0415
@@ -621,6 +624,11 @@ def test_my_opt_out_in_spanish_is_the_state_that_a_stop_verb_undoes() -> None:
     assert "c_remove" in intent_model.features("Denme de baja.")
 
 
+def test_solicito_is_a_request_not_a_typo_of_solicit() -> None:
+    assert intent_model.concepts("solicito que no usen mi cpni")[:2] == ["c_want", "c_neg"]
+    assert "c_nmkt" in intent_model.concepts("do not solicit me")  # the English verb is still marketing
+
+
 def test_a_service_is_what_a_customer_cancels_not_marketing() -> None:
     assert "c_remove_support" in intent_model.features("Remove me from the family locator service")
     assert "c_support" in intent_model.features("Cancelen la función de buzón, por favor")
@@ -682,3 +690,22 @@ def test_the_safety_net_does_not_read_the_story_of_an_earlier_opt_out_beside_an_
     # an opt-out asked now, beside the opt-in, is still held for a person
     result = guard.classify("", "I unsubscribed last year. Remove me again, the offers are back.")
     assert result.scores["opt_out"] >= GuardedClassifier.GUARD_SCORE
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("How much is a new line? I want you to stop looking at my calls to sell me plans.", True),
+    ("Sorry, wrong address. Anyway: no promotional calls anymore please.", True),
+    ("My payment didn't post. Quit hiding the deals from me.", True),
+    ("Mi factura llegó mal. Dejen de usar mis datos para venderme cosas.", True),
+    ("Please stop emailing me my bill.", False),  # no marketing word: a billing request
+    ("My phone was stolen, please suspend the line so nobody can use it.", False),
+    ("Quiero dejar de recibir la factura en papel.", False),
+    ("Great deals this week! To stop these emails, reply STOP.", False),  # a mailing's footer
+    ("Solicito que no usen mi CPNI. Also, no me llega señal en el cuarto.", True),  # a negated use of data
+    ("I can't use my phone since the update.", False),
+])
+def test_unrelated_mail_whose_words_ask_about_marketing_goes_to_a_person(text: str, shown: bool) -> None:
+    model = _ByWords([], {"unrelated": 0.9, "opt_out": 0.1}).real  # the model and every clause: unrelated
+    result = model.classify("", text)
+    assert (result.intent is Intent.AMBIGUOUS and "model:intent request_words" in result.reasons) is shown
+    assert shown or result.intent is Intent.UNRELATED
