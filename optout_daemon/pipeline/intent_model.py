@@ -265,11 +265,15 @@ for _word, _c in _CONCEPT.items():
 
 _CLITIC = re.compile(r"([a-z]{2,}(?:ar|er|ir))(?:me|nos|te|lo|la|los|las|le|les|se)")
 _NO_CONCEPT = frozenset({"opting", "opted", "opts"})  # "opting" is not a typo of "optin": the next word says
+# Common words one letter away from a lexicon word, which customers write as themselves: "Thank you" is
+# not "think", "James" not "jamás", "padre" and "parte" not "pare", "usted" not "usen".
+_REAL_WORDS = frozenset("thank there james every padre parte parent forgot usted sobre desde cause after thing "
+                        "great chance world stage".split())
 
 
 @functools.lru_cache(maxsize=1 << 16)  # the fuzzy look-up tries every deletion: words repeat, remember them
 def _concept(word: str) -> str | None:
-    if word in _NO_CONCEPT:
+    if word in _NO_CONCEPT or word in _REAL_WORDS:
         return None
     concept = _CONCEPT.get(word)
     if concept is None and len(word) >= 5:
@@ -286,6 +290,10 @@ def _concept(word: str) -> str | None:
     return concept
 
 
+_NOT_THE_VERB = frozenset(("qstart", "mkt", "data", "nmkt", "ndata", "again"))  # what stands between verb and object
+_PARTICIPLES = ("ed", "ado", "ados", "ada", "adas", "ido", "idos", "ida", "idas")  # "excluded", "excluidos"
+
+
 def _reverses(seq: list[str], concept: str, word: str, previous: str, stated: bool, following: str) -> bool:
     """Undoing a restriction is asking for marketing: "take me off the suppression list", "cancel my
     opt-out", "quiten la restricción", "stop excluding me", "dejen de bloquear", "withdraw my
@@ -296,11 +304,14 @@ def _reverses(seq: list[str], concept: str, word: str, previous: str, stated: bo
     restricción, quítenla", "the restriction, remove it"."""
     if stated and concept in ("stop", "remove") and (word.endswith(_PRONOUNS) or following == "it"):
         return True
+    if concept in ("use", "send") and [c for c in reversed(seq) if c not in _NOT_THE_VERB][:2] == ["neg", "void"]:
+        # setting aside a refusal: "ignoren mi solicitud de no usar mis datos", "forget my request to not contact me"
+        return True
     if concept not in ("dnm", "outstate", "stop", "remove", "objection"):
         return False
     # the request concept before, same clause ("lift the marketing restriction": what is lifted between;
     # "cancel my previous opt-out": when it was)
-    earlier = next((c for c in reversed(seq) if c not in ("qstart", "mkt", "data", "nmkt", "ndata", "again")), "|")
+    earlier = next((c for c in reversed(seq) if c not in _NOT_THE_VERB), "|")
     if earlier == "void" and concept in ("dnm", "outstate", "stop", "remove"):
         # "ignore my previous opt-out request", "undo the opt-out", "olviden mi baja"
         return True
@@ -314,8 +325,9 @@ def _reverses(seq: list[str], concept: str, word: str, previous: str, stated: bo
         return True
     if earlier.lstrip("n") not in ("stop", "remove"):
         return False
-    # "withdraw my objection"
-    return concept in ("dnm", "outstate", "objection") or word.endswith("ing") or previous == "de"
+    # "withdraw my objection"; "take me off the excluded group", "sáquenme del grupo de clientes excluidos"
+    return concept in ("dnm", "outstate", "objection") or word.endswith("ing") or previous == "de" or (
+        concept == "remove" and word.endswith(_PARTICIPLES))
 
 
 def _settle(seq: list[str], objections: list[int]) -> None:
@@ -367,7 +379,8 @@ def concepts(normalized: str) -> list[str]:
             seq.append("neg")
         else:
             concept = _concept(word)
-            scope = max(0, scope - 1)
+            if not (word == "longer" and before in _NEGATIONS):  # "no longer" is one negation ("previous" is this word by now)
+                scope = max(0, scope - 1)
             if concept:
                 if scope and concept == "consent" and (negated_past or word.endswith("ed") or word in _PAST_CONSENT):
                     # "I didn't authorize this", "nunca acepté eso": a complaint about what happened,
@@ -429,6 +442,17 @@ def _asks_to_stop(text_features: str) -> bool:
     last_stop = max((i for i, t in enumerate(singles) if t in _STOP_CONCEPTS), default=-1)
     last_go_on = max((i for i, t in enumerate(singles) if t in _GO_ON_CONCEPTS), default=-1)
     return last_stop > last_go_on
+
+
+def _only_a_negated_removal(text_features: str) -> bool:
+    """The stop and remove words of the message are all negated ("don't opt me out")."""
+    singles = set(_concept_words(text_features))
+    return bool(singles & {"c_nstop", "c_nremove"}) and not singles & _REFUSALS
+
+
+# what refuses marketing however it is worded: a stop or remove word, a refusal, "no autorizo", "don't use
+# my data", "don't send", "no promos"
+_REFUSALS = frozenset(("c_stop", "c_remove", "c_refuse", "c_nconsent", "c_nuse", "c_nsend", "c_nmkt"))
 
 
 _TOPICS = frozenset(("c_data", "c_support", "c_spam", "c_mkt"))
@@ -656,6 +680,9 @@ class SpacyIntentClassifier:
             reason = "model:intent opt_in_doubted"
         elif best == Intent.OPT_OUT.value and _sets_a_condition(model_text, text_features):
             reason = "model:intent opt_out_with_a_condition"
+        elif best == Intent.OPT_OUT.value and _only_a_negated_removal(text_features):
+            # "I no longer want to be opted out", "please do NOT opt me out": an opt-in or nothing, never an opt-out
+            reason = "model:intent opt_out_negated"
         elif best == Intent.OPT_OUT.value and _REVERSAL.search(text_features):
             # the words undo a restriction ("my objection ... is withdrawn", "undo the opt-out I sent"):
             # an opt-out answer contradicts them

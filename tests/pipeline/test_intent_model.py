@@ -709,3 +709,30 @@ def test_unrelated_mail_whose_words_ask_about_marketing_goes_to_a_person(text: s
     result = model.classify("", text)
     assert (result.intent is Intent.AMBIGUOUS and "model:intent request_words" in result.reasons) is shown
     assert shown or result.intent is Intent.UNRELATED
+
+
+def test_setting_aside_a_refusal_and_leaving_the_excluded_group_are_reversals() -> None:
+    for text in ("Ignoren mi solicitud de no usar mis datos, ya lo autorizo.",
+                 "Sáquenme del grupo de clientes excluidos.", "Remove me from the excluded customers list."):
+        assert "c_reverse" in intent_model.concepts(intent_model.normalize(text)), text
+    for text in ("Please stop sending me promos.", "Ignoren el correo anterior, no usen mis datos para nada.",
+                 "Remove me from your marketing list."):
+        assert "c_reverse" not in intent_model.concepts(intent_model.normalize(text)), text
+
+
+def test_an_opt_out_answer_to_a_negated_removal_goes_to_a_person() -> None:
+    model = _ByWords([], {"opt_out": 0.9, "unrelated": 0.1}).real  # the model reads every text as opt_out
+    for text in ("I no longer want to be opted out.", "Please do not opt me out."):
+        result = model.classify("", text)
+        assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_negated" in result.reasons, text
+    # a refusal beside it is an opt-out: "NO autorizo ... ni por parte de ustedes"
+    for text in ("NO autorizo el uso de mi CPNI, ni por parte de ustedes ni de sus afiliados.",
+                 "Don't remove my number from billing, but don't use my data for ads."):
+        assert model.classify("", text).intent is Intent.OPT_OUT, text
+
+
+def test_no_longer_is_one_negation_and_common_words_are_not_typos() -> None:
+    assert intent_model.concepts("i no longer want to be opted out")[:3] == ["c_neg", "c_nwant", "c_nremove"]
+    for word in ("thank", "james", "padre", "parte", "usted", "there"):
+        assert intent_model._concept(word) is None, word
+    assert intent_model._concept("stoop") == "stop" and intent_model._concept("unsubscibe") == "remove"
