@@ -90,7 +90,7 @@ class NoticeSettings:
 
 @dataclass
 class PolicySettings:
-    opt_out_threshold: float = 0.6
+    opt_out_threshold: float = 0.7
     """An opt-out with one customer and at least this confidence is applied; below, it is reviewed."""
     opt_in_threshold: float = 0.8
     """An authenticated opt-in from an address of record is applied at this confidence or more; below,

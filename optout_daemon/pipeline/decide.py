@@ -21,7 +21,7 @@ on a message that could be forged). In order:
   otherwise a person looks ("possible_opt_in": "Can you explain this fee? Opt my mother back in").
 
 Keys (config/optout.example.toml, section [policy] unless named):
-  opt_out_threshold = 0.6          # apply an opt-out with one customer at this confidence or more
+  opt_out_threshold = 0.7          # apply an opt-out with one customer at this confidence or more
   opt_in_threshold = 0.8           # ... an authenticated opt-in from an address of record
   opt_out_floor = 0.2              # an opt-out score this high is never ignored or applied otherwise
   ignore_unrelated_threshold = 0.6 # unrelated mail below this confidence goes to a person
@@ -54,7 +54,7 @@ from optout_daemon.pipeline.types import (
 
 @dataclass(frozen=True)
 class DecidePolicy:
-    opt_out_threshold: float = 0.6
+    opt_out_threshold: float = 0.7
     opt_in_threshold: float = 0.8
     opt_out_floor: float = 0.2
     ignore_unrelated_threshold: float = 0.6

@@ -154,7 +154,7 @@ def normalize(text: str) -> str:
 
 # What words mean for this task. A word maps to one concept; _PREFIXES catch inflected forms.
 _LEXICON = {
-    "neg": "not no never nor nunca ni jamas nope nah sin without",
+    "neg": "not no never nor nunca ni jamas nope nah sin without nada ningun ninguna ninguno",
     "stop": "stop stopped stopping quit cease discontinue halt enough basta alto paren parar pare dejen dejar deje "
             "terminate end restrict restricted restrinjan restringir limit limiten revoke revoco revocar withdraw withdrawing withdrawn retiro retirar pull pulling disable "
             "desactiven desactivar block bloqueen bloquear suspend cancel cancelen cancelar cancela off "
