@@ -161,7 +161,7 @@ _ASKS_NOW = re.compile(
     r"[a-z]{3,}(?:en|an))\b")
 
 
-_STORY_PARTS = re.compile(r"[.!?;\n]+|\b(?:but|pero|however|sin embargo)\b")
+STORY_PARTS = re.compile(r"[.!?;\n]+|\b(?:but|pero|however|sin embargo)\b")
 
 
 def _fold(text: str) -> str:
@@ -200,7 +200,7 @@ class GuardedClassifier:
         if result.intent is Intent.OPT_IN:
             # an opt-in that tells how the sender opted out before ("I opted out a couple of years ago,
             # but ...", "me di de baja hace meses pero ..."): the story's opt-out words are not a request
-            body = "\n".join(part for part in _STORY_PARTS.split(body) if not tells_the_past(_fold(part)))
+            body = "\n".join(part for part in STORY_PARTS.split(body) if not tells_the_past(_fold(part)))
         # what the keyword baseline would call `opt_out` (a plain opt-out phrase and no opt-in one),
         # or one of the safety net's own patterns
         if not ((_matches(_OUT, body, _OUT_ANY)[0] and not _matches(_IN, body, _IN_ANY)[0])

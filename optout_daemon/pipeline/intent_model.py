@@ -33,6 +33,7 @@ from typing import Any
 from optout_daemon.pipeline.classify import (
     MAX_MODEL_CHARS,
     REVERSES_A_RESTRICTION,
+    STORY_PARTS,
     KeywordClassifier,
     model_input,
     tells_the_past,
@@ -479,6 +480,23 @@ def _sets_a_condition(model_text: str, text_features: str) -> bool:
     return bool(_CONDITION.search(features(_POLITE_IF.sub("polite", normalize(model_text)))))
 
 
+def _untold(text: str) -> str:
+    """What the customer wrote without the parts that tell what happened before (classify.tells_the_past)
+    and whose stop and remove words are all in a past form ("me había borrado", "I opted out", "I
+    unsubscribed"): "I was ok with the offers before, restrict my info" keeps its "restrict"."""
+    return ". ".join(part for part in STORY_PARTS.split(text)
+                     if not (tells_the_past(normalize(part)) and _stops_told(normalize(part))))
+
+
+_TOLD_BEFORE = frozenset(("opted", "di", "dio", "dimos", "dieron", "de"))  # "opted out", "me di de baja"
+
+
+def _stops_told(normalized: str) -> bool:
+    words = _WORD_OR_MARK.findall(normalized)
+    return all(word.endswith(_PARTICIPLES) or (i and words[i - 1] in _TOLD_BEFORE)
+               for i, word in enumerate(words) if _concept(word) in ("stop", "remove"))
+
+
 def _clauses(text: str) -> list[str]:
     """The clauses of what the customer wrote, within what the model reads of it (MAX_MODEL_CHARS), each
     distinct one once (a long message repeating a sentence costs one document, not one per line)."""
@@ -672,7 +690,9 @@ class SpacyIntentClassifier:
                 scores = self._read(text_features)
                 best = max(LABELS, key=lambda label: scores[label])
         reason = ""
-        if best == Intent.OPT_IN.value and _asks_to_stop(text_features):
+        if best == Intent.OPT_IN.value and _asks_to_stop(text_features) and _asks_to_stop(
+                features(model_input(subject, _untold(focused or text)))):
+            # (the stop words of a story told around the opt-in, "me había borrado", do not count)
             reason = "model:intent opt_in_beside_a_stop_request"
         elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and self._clauses_conflict(text, best):
             reason = "model:intent clauses_conflict"

@@ -743,3 +743,12 @@ def test_no_longer_is_one_negation_and_common_words_are_not_typos() -> None:
     for word in ("thank", "james", "padre", "parte", "usted", "there"):
         assert intent_model._concept(word) is None, word
     assert intent_model._concept("stoop") == "stop" and intent_model._concept("unsubscibe") == "remove"
+
+
+def test_the_stop_words_of_a_story_told_after_an_opt_in_do_not_hold_it() -> None:
+    model = _ByWords([], {"opt_in": 0.95, "opt_out": 0.05}).real  # every text reads as an opt-in
+    told = "Quiero volver a recibir las promos. Me había borrado hace meses."
+    assert model.classify("", told).intent is Intent.OPT_IN
+    asked = "Quiero volver a recibir las promos. Mejor no, bórrenme."
+    result = model.classify("", asked)
+    assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_beside_a_stop_request" in result.reasons
