@@ -380,7 +380,8 @@ def concepts(normalized: str) -> list[str]:
             seq.append("neg")
         else:
             concept = _concept(word)
-            if not (word == "longer" and before in _NEGATIONS):  # "no longer" is one negation ("previous" is this word by now)
+            # "no longer" is one negation (`before` is the word before this one by now)
+            if not (word == "longer" and before in _NEGATIONS):
                 scope = max(0, scope - 1)
             if concept:
                 if scope and concept == "consent" and (negated_past or word.endswith("ed") or word in _PAST_CONSENT):
@@ -460,8 +461,9 @@ _TOPICS = frozenset(("c_data", "c_support", "c_spam", "c_mkt"))
 # Unrelated mail with a clause whose words ask about marketing ("How much is a new line? I want you to
 # stop looking at my calls to sell me plans", "no promotional calls anymore please", "quit hiding the
 # deals"): a stop, remove, refusal, consent or reversal word, not negated, beside a marketing word, a
-# negated marketing word ("no promos"), or a negated use of data ("que no usen mi CPNI"). A person reads it instead of it being ignored,
-# unless a mailing's footer command says whose words these are ("reply STOP").
+# negated marketing word ("no promos"), or a negated use of data ("que no usen mi CPNI"). A person reads
+# it instead of it being ignored, unless a mailing's footer command says whose words these are ("reply
+# STOP").
 _ASKING = frozenset(("c_stop", "c_remove", "c_refuse", "c_consent", "c_reverse", "c_add", "c_dnm"))
 _FOOTER = re.compile(r"(?<!\S)c_footer(?!\S)")
 
@@ -484,8 +486,8 @@ def _untold(text: str) -> str:
     """What the customer wrote without the parts that tell what happened before (classify.tells_the_past)
     and whose stop and remove words are all in a past form ("me había borrado", "I opted out", "I
     unsubscribed"): "I was ok with the offers before, restrict my info" keeps its "restrict"."""
-    return ". ".join(part for part in STORY_PARTS.split(text)
-                     if not (tells_the_past(normalize(part)) and _stops_told(normalize(part))))
+    parts = [(part, normalize(part)) for part in STORY_PARTS.split(text)]
+    return ". ".join(part for part, folded in parts if not (tells_the_past(folded) and _stops_told(folded)))
 
 
 _TOLD_BEFORE = frozenset(("opted", "di", "dio", "dimos", "dieron", "de"))  # "opted out", "me di de baja"
