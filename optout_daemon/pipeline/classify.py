@@ -152,7 +152,7 @@ _TOLD = re.compile(
     r"(?:el|la) (?:ano|mes|semana) pasad[oa]|ayer|anteriormente|ya me|ya nos)\b")
 _ASKS_NOW = re.compile(
     r"\b(?:please|pls|plz|kindly|want|wants|like|need|needs|can|could|will|would|should|must|let|make|put|"
-    r"take|add|keep|sign|opt|stop|quiere|quieren|remove|do not|dont|quit|cancel|undo|reinstate|restore|"
+    r"take|add|keep|sign|opt|stop|quiere|quieren|remove|do not|don[’']?t|quit|cancel|undo|reinstate|restore|"
     r"quiero|queremos|quisiera|deseo|deseamos|necesito|por favor|porfa|favor|pueden|puede|podrian|podria|"
     r"pido|pedimos|solicito|dejen|paren|no me|no nos|no usen|den|denme|sigan|vuelvan|incluyan|"
     r"excluyan|quiten|saquen|borren|pongan|agreguen|manden|reactiven|activen|usen|utilicen|quito|retiro|revoco|"

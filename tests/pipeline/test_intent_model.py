@@ -646,6 +646,8 @@ def test_a_service_is_what_a_customer_cancels_not_marketing() -> None:
     ("Me di de baja hace meses", True),
     ("El año pasado mi esposa pidió que no se usara nuestra información", True),
     ("Please opt me out, I already told you", False),  # asks now
+    ("I already told you don't use my data", False),
+    ("I already told you don’t use my data", False),
     ("i never signed up for these promos take me off", False),
     ("Anulen el bloqueo de mercadeo que pedí", False),  # a request to "ustedes"
     ("Sigo sin querer publicidad, como dije por teléfono", False),
@@ -695,6 +697,8 @@ def test_the_safety_net_does_not_read_the_story_of_an_earlier_opt_out_beside_an_
         assert "keywords_suggest_opt_out" not in guard.classify("", text).reasons, text
     # an opt-out asked now, beside the opt-in, is still held for a person
     result = guard.classify("", "I unsubscribed last year. Remove me again, the offers are back.")
+    assert result.scores["opt_out"] >= GuardedClassifier.GUARD_SCORE
+    result = guard.classify("", "I already told you don't use my data for ads.")  # told, but asks now
     assert result.scores["opt_out"] >= GuardedClassifier.GUARD_SCORE
 
 
