@@ -741,9 +741,9 @@ class SpacyIntentClassifier:
             return ""
         return ". ".join(c.strip() for i, c in enumerate(clauses) if i not in aside)
 
-    # the text, clause scores and told flags of the last message: its checks (conflict, then doubt)
-    # score it once
-    _last_clauses: tuple[str, list[dict[str, float]], list[bool]] = ("", [], [])
+    # the text, clause scores, told flags and clause features of the last message: its checks (conflict,
+    # doubt, request words) read it once
+    _last_clauses: tuple[str, list[dict[str, float]], list[bool], list[str]] = ("", [], [], [])
 
     def _clause_scores(self, text: str) -> list[dict[str, float]]:
         """The scores of each distinct clause of what the customer wrote that holds a concept, when there
@@ -754,7 +754,7 @@ class SpacyIntentClassifier:
         """For each clause _clause_scores scores: it tells what happened before and asks nothing now."""
         return self._clause_reads(text)[2]
 
-    def _clause_reads(self, text: str) -> tuple[str, list[dict[str, float]], list[bool]]:
+    def _clause_reads(self, text: str) -> tuple[str, list[dict[str, float]], list[bool], list[str]]:
         last = self._last_clauses  # one tuple, read and replaced whole: safe across worker threads
         if last[0] == text:
             return last
@@ -762,21 +762,21 @@ class SpacyIntentClassifier:
         self._last_clauses = last
         return last
 
-    def _score_clauses(self, text: str) -> tuple[list[dict[str, float]], list[bool]]:
+    def _score_clauses(self, text: str) -> tuple[list[dict[str, float]], list[bool], list[str]]:
         clauses = _clauses(text)
         if len(clauses) < 2:
-            return [], []
+            return [], [], []
         # only clauses that say something the concepts read: a greeting, a closing ("Muchas gracias"), a
         # name or an identifier line asks for nothing, whatever its words weigh in some retraining
         said = [(c, f) for c, f in zip(clauses, map(features, clauses)) if not f.endswith("\n\n")]
         if len(said) < 2:
-            return [], []
+            return [], [], []
         docs = [f for _, f in said]
         # a clause that only names a topic ("I got your letter about CPNI", "my bill") doubts nothing: it
         # may not read as `ambiguous` against the request beside it
         cats = [{**cats, Intent.AMBIGUOUS.value: 0.0} if _names_a_topic_only(doc) else cats
                 for doc, cats in zip(docs, self._scores(docs))]
-        return cats, [tells_the_past(f.split("\n\n", 1)[0]) for _, f in said]
+        return cats, [tells_the_past(f.split("\n\n", 1)[0]) for _, f in said], docs
 
     def _request_clause(self, text: str, text_features: str) -> str:
         """The reason to show unrelated mail to a person: a clause of it reads as a request. An opt-out
@@ -788,8 +788,11 @@ class SpacyIntentClassifier:
         if any(c[Intent.OPT_OUT.value] >= REQUEST_CLAUSE_SCORE for c in cats) and not _MAILING.search(text_features):
             return "model:intent opt_out_clause"
         if not _FOOTER.search(text_features):
-            for clause in _clauses(text) or [text]:
-                singles = set(_concept_words(features(clause)))
+            # the clauses the checks above scored (those without a concept cannot match), or, when
+            # there were not two of them, every clause read here
+            docs = self._clause_reads(text)[3] or [features(c) for c in _clauses(text) or [text]]
+            for doc in docs:
+                singles = set(_concept_words(doc))
                 if ("c_mkt" in singles and singles & _ASKING) or singles >= {"c_neg", "c_nmkt"} or singles >= {
                         "c_nuse", "c_ndata"}:
                     return "model:intent request_words"
