@@ -164,14 +164,24 @@ _ASKS_NOW = re.compile(
 STORY_PARTS = re.compile(r"[.!?;\n]+|\b(?:but|pero|however|sin embargo)\b")
 
 
-def _fold(text: str) -> str:
-    """Lower case, accents folded, every number "0" (what tells_the_past reads)."""
-    text = "".join(ch for ch in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(ch))
-    return re.sub(r"\d+", "0", text)
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
+DIGITS = re.compile(r"\d+")
+
+
+def fold(text: str) -> str:
+    """Lower case, apostrophe variants and accents folded, "n't" split off ("don't" -> "do not").
+
+    The one folding every rule reads: intent_model.normalize() is this, then its rewrites, then every
+    number "0"; the safety net reads this with the numbers made "0" too (tells_the_past's "hace 3 meses").
+    """
+    text = text.lower().translate(_APOSTROPHES)
+    if not text.isascii():  # ASCII is already what NFKD and dropping combining marks give
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    return text.replace("can't", "can not").replace("cannot", "can not").replace("won't", "will not").replace("n't", " not")
 
 
 def tells_the_past(normalized: str) -> bool:
-    """normalized: lower case, accents folded (intent_model.normalize)."""
+    """normalized: fold()ed, every number "0" (intent_model.normalize, or the safety net's own)."""
     return bool(_TOLD.search(normalized)) and not _ASKS_NOW.search(normalized)
 
 
@@ -200,7 +210,7 @@ class GuardedClassifier:
         if result.intent is Intent.OPT_IN:
             # an opt-in that tells how the sender opted out before ("I opted out a couple of years ago,
             # but ...", "me di de baja hace meses pero ..."): the story's opt-out words are not a request
-            body = "\n".join(part for part in STORY_PARTS.split(body) if not tells_the_past(_fold(part)))
+            body = "\n".join(part for part in STORY_PARTS.split(body) if not tells_the_past(DIGITS.sub("0", fold(part))))
         # what the keyword baseline would call `opt_out` (a plain opt-out phrase and no opt-in one),
         # or one of the safety net's own patterns
         if not ((_matches(_OUT, body, _OUT_ANY)[0] and not _matches(_IN, body, _IN_ANY)[0])

@@ -26,15 +26,16 @@ import random
 import re
 import shutil
 import time
-import unicodedata
 from pathlib import Path
 from typing import Any
 
 from optout_daemon.pipeline.classify import (
+    DIGITS,
     MAX_MODEL_CHARS,
     REVERSES_A_RESTRICTION,
     STORY_PARTS,
     KeywordClassifier,
+    fold,
     model_input,
     tells_the_past,
 )
@@ -93,7 +94,6 @@ _CLAUSES = re.compile(r"(?!(?<=\d)\.\d|(?<=\bno)\.\s*(?:de\s+\w+\s*)?[#:\d])[.!?
                       # a second speaker: "My wife says: STOP. I say: ..."
                       r"|(?<=\bsays):\s*|(?<=\bsay):\s*|(?<=\bdice):\s*|(?<=\bdigo):\s*", re.I)
 
-_DIGITS = re.compile(r"\d+")
 _A_WORD = re.compile(r"\w+")
 _BARE_CONTRACTION = re.compile(r"\b(do|does|did|ca|wo|is|are|was|should|would|have|has)nt\b")
 # "donnt", "dnt", "dn't", "doont": a typed "don't" is still a negation (typos are a fact of this mailbox)
@@ -114,7 +114,6 @@ _NO_THANKS = re.compile(r"\bno,? (thanks|thank you|thx|gracias)\b")
 _TURN_ON = re.compile(r"\b(turn|switch) (back )?on\b")
 _TAL_VEZ = re.compile("tal vez")
 _PUEDE_QUE = re.compile("puede que")
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
 
 
 def _bare_contraction(m: re.Match[str]) -> str:
@@ -141,16 +140,13 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
 
 def normalize(text: str) -> str:
     """Lower case, accents and apostrophe variants folded, "n't" split off, every number is "0"."""
-    text = text.lower().translate(_APOSTROPHES)
-    if not text.isascii():  # ASCII is already what NFKD and dropping combining marks give
-        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    text = text.replace("can't", "can not").replace("cannot", "can not").replace("won't", "will not").replace("n't", " not")
+    text = fold(text)  # the folding the safety net reads too (classify.fold)
     for needs, pattern, replacement in _REWRITES:
         for part in needs:  # most text holds none of what the pattern needs (a loop: any() costs 3x)
             if part in text:
                 text = pattern.sub(replacement, text)
                 break
-    return _DIGITS.sub("0", text)
+    return DIGITS.sub("0", text)
 
 
 # What words mean for this task. A word maps to one concept; _PREFIXES catch inflected forms.
