@@ -26,7 +26,11 @@ _SIGNATURE_LINES = re.compile(
     r"enviado desde mi .{1,40}|enviado desde (yahoo|outlook|correo|gmail).{0,40}|"
     r"get outlook for .{1,30}|obtener outlook para .{1,30}|descargar outlook para .{1,30}|"
     r"sent via .{1,40}|enviado (a trav[eé]s de|v[ií]a) .{1,40})$", re.I)
-
+# A mail app's line and nothing more: the whole of a body whose request is in the subject
+_DEVICE_LINE = re.compile(
+    r"(sent from my|enviado desde mi) (iphone|ipad|android|galaxy|samsung galaxy|samsung|mobile|phone|smartphone|"
+    r"tel[eé]fono|celular|m[oó]vil)|(sent from|enviado desde) (yahoo )?mail (for|para) (iphone|android)|"
+    r"(get|obtener|descargar) outlook (for|para) (ios|android)", re.I)
 
 # How a line that any marker above matches can start: each pattern's first word or mark after the
 # leading space, under re.I like the patterns (so the same case-folded letters match). A line that does
@@ -102,7 +106,10 @@ def split_message(body: str) -> tuple[str, str, str, str]:
         if span or _ORIGINAL.match(stripped) or (_HEADER_FIELD.match(stripped) and _header_block(lines, i)):
             quoted.extend(lines[i:])
             break
-        if _SIGNATURE_LINES.match(line.rstrip()) and (new or stripped.startswith("--")):
+        if (_SIGNATURE_LINES.match(line.rstrip()) and (new or stripped.startswith("--"))) or (
+                _DEVICE_LINE.fullmatch(stripped) and not any(rest.strip() for rest in lines[i + 1:])):
+            # after the sender's text; or a body that is only "Sent from my iPhone" (the request is in
+            # the subject), which a looser line ("Sent via email, please stop") never is
             in_signature = True
         (signature if in_signature else new).append(line)
         i += 1

@@ -185,6 +185,20 @@ def test_signature_is_kept_for_resolve():
     assert "1234-5678-90" in signature
 
 
+@pytest.mark.parametrize("body", ["Sent from my iPhone", "\nSent from my Galaxy\n", "Enviado desde mi iPhone",
+                                  "Get Outlook for Android\n\n"])
+def test_a_body_that_is_only_a_mail_apps_line_says_nothing(body: str) -> None:
+    # the request is in the subject; the app's line must not be read as what the customer wrote
+    new, _, signature = split_reply(body)
+    assert new == "" and signature == body.strip()
+
+
+@pytest.mark.parametrize("body", ["Sent from my phone please stop", "Sent via email, please stop",
+                                  "Sent from my iPhone\nplease opt me out"])
+def test_a_mail_apps_words_followed_by_a_request_stay_the_customers(body: str) -> None:
+    assert "stop" in split_reply(body)[0] or "opt me out" in split_reply(body)[0]
+
+
 def test_html_to_text_handles_deep_garbage():
     assert "x" in html_to_text("<div>" * 50_000 + "x" + "</p>" * 10)
 
