@@ -286,6 +286,17 @@ SPAM_FOOTERS = {
 ALSO = {"en": ["Also,", "And", "One more thing:", "By the way,", "Separately,"],
         "es": ["También,", "Y", "Otra cosa:", "Por cierto,", "Aparte,"]}
 _REQUEST_WORDS = re.compile(r"opt|unsub|baja|exclu|stop|dejen|remove|quit|block|bloque|cancel", re.I)
+# An out-of-office text is an unrelated phrasing of its own, but a request joined to one makes a message
+# that screening rightly ignores as an auto-reply, under a request's label: such a draw is replaced.
+_AUTO_REPLY = re.compile(r"out of (the )?office|automatic reply|auto-?reply|fuera de la oficina", re.I)
+
+
+def _not_auto_reply(other: str, pool: list[str], request: str) -> str:
+    """other, or when it is an out-of-office text, another of pool (drawn by the request, so that no
+    other message's draws change)."""
+    if not _AUTO_REPLY.search(other):
+        return other
+    return random.Random(f"not-auto-{request}").choice([p for p in pool if not _AUTO_REPLY.search(p)])
 
 
 def _side_of_list(items: list[str], seed: int, name: str, part: str) -> list[str]:
@@ -312,6 +323,7 @@ def generated(seed: int, part: str, lang: str, phrases: dict) -> list[tuple[str,
         requests = [p for p in phrases[(lang, label)] if "\n" not in p]
         for _ in range(len(requests) // 8):
             a, other = rng.choice(requests), rng.choice(others)
+            other = _not_auto_reply(other, others, a)
             a = a if a[-1:] in ".!?" else a + "."
             text = (f"{other} {a}" if rng.random() < 0.5
                     else f"{a} {rng.choice(ALSO[lang])} {other[0].lower()}{other[1:]}")
@@ -338,7 +350,8 @@ def message(phrase: str, label: str, lang: str, rng: random.Random, side: dict, 
         return noisy(phrase, rng, lang, tags), body
     core = noisy(phrase, rng, lang, tags)
     if label in ("opt_out", "opt_in") and rng.random() < 0.08:
-        other = rng.choice([p for p in side["phrases"][(lang, "unrelated")] if "\n" not in p])
+        pool = [p for p in side["phrases"][(lang, "unrelated")] if "\n" not in p]
+        other = _not_auto_reply(rng.choice(pool), pool, phrase)
         core = f"{other} {core}" if rng.random() < 0.5 else f"{core} Also, {other[0].lower()}{other[1:]}"
         tags.append("mixed")
     parts = []

@@ -101,18 +101,22 @@ _DONT_TYPO = re.compile(r"\b(do+n+'?t+|dn'?t)\b")
 _AUTHORIZED_USER = re.compile(r"\b(authori[sz]ed user|usuari[oa] autorizad[oa])")
 # "the do-not-market list", "lista de no contactar": a place, not a negation ("take me off the DNM list").
 _DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(ing)?|no[- ](contactar|llamar|publicidad)"
+                          r"|no[- ](marketing|mercadeo)(?=[- ]list)|(?<=lista de )no (comercializar|mercadeo)"
                           r"|(?<=lista )de exclusion|exclusion(?= list\b))"
                           r"(?=[- ](list|lista)\b|\b)")
 # "Reply STOP to unsubscribe", "responda BAJA": an instruction in a mailing's footer, not a request.
 _FOOTER_COMMAND = re.compile(r"\b(reply|text|txt|send|press|responda|responde|envie|conteste)\s+(with\s+|con\s+)?"
                              r"[\"'(]?(stop|remove|unsubscribe|end|quit|cancel|no|opt[- ]?out|baja|alto|salir|0)\b")
-_AS_LONG_AS = re.compile(r"\b(as long as|so long as|siempre (que|y cuando)|a menos que|a no ser que)\b")
+_AS_LONG_AS = re.compile(r"\b(as long as|so long as|siempre (que|y cuando)|a menos que|a no ser que|con tal (de )?que)\b")
 # typed fast: "tkae back", "take bcak" (a missed "take back my consent" had read as giving it)
 _TAKE_BACK = re.compile(r"\b(take|takes|taking|took|tkae|taek|tak|tke) (back|bcak|bakc|bak)\b")
 _LEAVE_OUT = re.compile(r"\b(dejen|dejar|dejaron|dejado|dejarme|dejenme) fuera\b")
 _NO_THANKS = re.compile(r"\bno,? (thanks|thank you|thx|gracias)\b")
 _TURN_ON = re.compile(r"\b(turn|switch) (back )?on\b")
 _TAL_VEZ = re.compile("tal vez")
+_SCRATCH_THAT = re.compile(r"\bscratch (that|it)\b")
+_SIN_EFECTO = re.compile(r"\b(dejen|dejar|deje|quede|quedar) sin efecto\b")
+_THE_BLOCK = re.compile(r"\b(the|my|this|that|your|any) ((?:marketing |promo |ad )?)block\b")
 _PUEDE_QUE = re.compile("puede que")
 
 
@@ -125,11 +129,15 @@ def _bare_contraction(m: re.Match[str]) -> str:
 _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("nt",), _BARE_CONTRACTION, _bare_contraction),
     (("dn", "don", "doo"), _DONT_TYPO, "do not"),
-    (("not", "contactar", "llamar", "publicidad", "exclusion"), _DO_NOT_LIST, " dnmlist "),
+    (("not", "contactar", "llamar", "publicidad", "exclusion", "comercializar", "mercadeo", "marketing"),
+     _DO_NOT_LIST, " dnmlist "),
     (("authori", "usuari"), _AUTHORIZED_USER, " authorizeduser "),
     (("reply", "text", "txt", "send", "press", "respond", "envie", "conteste"), _FOOTER_COMMAND, " footercommand "),
-    (("long as", "siempre", "menos que", "no ser que"), _AS_LONG_AS, " aslongas "),
+    (("long as", "siempre", "menos que", "no ser que", "con tal"), _AS_LONG_AS, " aslongas "),
     (("tal vez",), _TAL_VEZ, "talvez"),
+    (("scratch",), _SCRATCH_THAT, "disregard that"),  # "whatever I said about ..., scratch that"
+    (("sin efecto",), _SIN_EFECTO, "deshagan"),  # "dejen sin efecto mi exclusión": undo it
+    (("block",), _THE_BLOCK, r"\1 \2restriction"),  # "lift the block on promos": the state, not a verb
     (("puede que",), _PUEDE_QUE, "puedeque"),
     (("back", "bcak", "bakc", "bak"), _TAKE_BACK, "withdraw"),  # "take back my consent": withdraw it; "... my opt-out": undo it
     (("fuera",), _LEAVE_OUT, "excluir"),  # "no me dejen fuera de las promociones"
@@ -160,9 +168,10 @@ _LEXICON = {
             "suppress suppressing suppressed anulen anular anule",
     "remove": "opt-out lift remove removed delete erase wipe exclude excluded unsubscribe unsubscribed unsub unenroll baja out "
               "quitar quiten quitenme quitame saquen saquenme sacar borren borrenme borrar eliminen eliminar "
-              "salir fuera optout eliminado eliminada borrado borrada",
+              "salir fuera optout eliminado eliminada borrado borrada levanten levantar",
     "add": "opt-in activen enable add include included enroll subscribe resubscribe re-subscribe alta agreguen agregar agreguenme "
-           "suscribanme suscribirme sign signup join reinstate reenroll re-enroll optin",
+           "suscribanme suscribirme sign signup join reinstate reenroll re-enroll optin "
+           "participate participating participar",
     "again": "again back anymore resume restore reactivate re-enable reenable return volver vuelvan vuelvo nuevo "
              "otra reanuden restablezcan reactiven mistake mistakenly accidentally accident "
              "error equivoque equivocado previous earlier before antes",
@@ -174,7 +183,7 @@ _LEXICON = {
                "autorizamos autorizacion permiso consentimiento acepto aceptar aceptamos apruebo aprobacion "
                "acuerdo otorgo concedido",
     "refuse": "nothanks deny denied decline declined refuse refused object reject rechazo rechazar niego opongo "
-              "prohibo",
+              "prohibo denying declining refusing objecting rejecting dey",  # "I dey consent": a typed "deny"
     "want": "want wants wish like prefer would desire love quiero deseo queremos quisiera desea quiere need needs "
             "solicito solicitamos "  # "I request", not a typo of "solicit"
             "necesito necesita necesitamos",
@@ -186,7 +195,7 @@ _LEXICON = {
             "ubicacion consumo historial",
     "use": "use using used share sharing usen usar utilicen utilizar uso compartan compartir vendan mining "
            "profiling tracking disclose",
-    "question": "what why how which who when cual quien cuando donde where explain mean significa "
+    "question": "what why how which who when whether cual quien cuando donde where explain mean significa "
                 "understand entiendo idea sure seguro decide think pensar",
     "support": "bill billing charge charged charges fee fees payment pay paid refund internet wifi wi-fi router "
                "modem signal outage contract plan upgrade factura cobro cobraron cargo pago pague reembolso senal "
@@ -212,7 +221,8 @@ _LEXICON = {
             "call calling calls llamen llamar llamadas email emailing emails texting texts correos mensajes",
     "keep": "keep keeping continue continuing sigan seguir sigue mantener mantengan stay quedarme",
     "give": "give giving doy damos otorgo otorgar grant granting",
-    "objection": "problem problema problemas mind molesta importa objection objections inconveniente",
+    "objection": "problem problema problemas mind molesta importa objection objections inconveniente "
+                 "denial refusal negativa objecion",  # "withdraw that denial", "retiro mi negativa"
     "dnm": "dnmlist suppression",
     "cond": "unless only except excepto salvo solo solamente provided mientras partial parcial instead aslongas if segun "
             "depending depends depende",
@@ -224,9 +234,9 @@ _LEXICON = {
 _PREFIXES = (("exclu", "remove"), ("inclu", "add"), ("autoriz", "consent"), ("consent", "consent"),
              ("permi", "consent"), ("acept", "consent"), ("aprob", "consent"), ("aprueb", "consent"),
              ("public", "mkt"), ("promo", "mkt"), ("ofert", "mkt"), ("mercad", "mkt"), ("market", "mkt"),
-             ("advert", "mkt"), ("unsub", "remove"), ("suscri", "add"), ("subscri", "add"), ("factur", "support"),
+             ("advert", "mkt"), ("comercializ", "mkt"), ("cobr", "support"), ("unsub", "remove"), ("suscri", "add"), ("subscri", "add"), ("factur", "support"),
              # Spanish verbs with their pronouns attached ("quítenla", "retiren", "bórrenlo", "revoquen")
-             ("retir", "stop"), ("revoc", "stop"), ("revoqu", "stop"), ("quiten", "remove"), ("borren", "remove"),
+             ("retir", "stop"), ("revoc", "stop"), ("revok", "stop"), ("revoqu", "stop"), ("quiten", "remove"), ("borren", "remove"),
              ("eliminen", "remove"), ("saquen", "remove"))
 _CONCEPT = {word: concept for concept, words in reversed(_LEXICON.items()) for word in words.split()}
 _NEGATIONS = frozenset(_LEXICON["neg"].split())
@@ -265,7 +275,9 @@ _NO_CONCEPT = frozenset({"opting", "opted", "opts"})  # "opting" is not a typo o
 # Common words one letter away from a lexicon word, which customers write as themselves: "Thank you" is
 # not "think", "James" not "jamás", "padre" and "parte" not "pare", "usted" not "usen".
 _REAL_WORDS = frozenset("thank there james every padre parte parent forgot usted sobre desde cause after thing "
-                        "great chance world stage".split())
+                        "great chance world stage "
+                        # first and last names met in signatures ("Nadia" is not "nada", "Chase" not "cease")
+                        "denise linda patel charles emily carol heather olivia megan billy albert nadia chase".split())
 
 
 @functools.lru_cache(maxsize=1 << 16)  # the fuzzy look-up tries every deletion: words repeat, remember them
@@ -462,6 +474,11 @@ _TOPICS = frozenset(("c_data", "c_support", "c_spam", "c_mkt"))
 # STOP").
 _ASKING = frozenset(("c_stop", "c_remove", "c_refuse", "c_consent", "c_reverse", "c_add", "c_dnm"))
 _FOOTER = re.compile(r"(?<!\S)c_footer(?!\S)")
+# ... or a clause of a few words that is only a stop, remove or refusal word ("Me excluyo.", "Unsubscribe.",
+# "Decline please."), the answer to the notice, whatever the rest of the mail is about ("Remove my
+# ex-husband from my account" is longer: a support request)
+_BARE_REQUESTS = ({"c_stop"}, {"c_remove"}, {"c_refuse"})
+BARE_REQUEST_WORDS = 3
 
 
 def _names_a_topic_only(text_features: str) -> bool:
@@ -677,6 +694,8 @@ class SpacyIntentClassifier:
             scores[Intent.AMBIGUOUS.value] = 1.0
             return Classification(intent=Intent.AMBIGUOUS, confidence=1.0, scores=scores, classifier=NAME,
                                   reasons=("model:intent empty message",))
+        if not _A_WORD.search(text):
+            text = model_text  # written in the subject alone: the clause checks below read the subject
         text_features = features(model_text)
         scores = self._read(text_features)
         best = max(LABELS, key=lambda label: scores[label])
@@ -701,6 +720,13 @@ class SpacyIntentClassifier:
         elif best == Intent.OPT_OUT.value and _only_a_negated_removal(text_features):
             # "I no longer want to be opted out", "please do NOT opt me out": an opt-in or nothing, never an opt-out
             reason = "model:intent opt_out_negated"
+        elif best == Intent.OPT_OUT.value and not _concept_words(text_features):
+            # "please process", "Ditto.": no word of a request at all (a typo the concepts miss, "opt ot",
+            # "stp", is reviewed too: the safe direction)
+            reason = "model:intent opt_out_without_request_words"
+        elif best == Intent.OPT_OUT.value and _FOOTER.search(text_features):
+            # "Reply STOP to opt out": a mailing's instruction, pasted or forwarded; a person reads it
+            reason = "model:intent opt_out_in_a_footer"
         elif best == Intent.OPT_OUT.value and _REVERSAL.search(text_features):
             # the words undo a restriction ("my objection ... is withdrawn", "undo the opt-out I sent"):
             # an opt-out answer contradicts them
@@ -791,6 +817,10 @@ class SpacyIntentClassifier:
                 singles = set(_concept_words(doc))
                 if ("c_mkt" in singles and singles & _ASKING) or singles >= {"c_neg", "c_nmkt"} or singles >= {
                         "c_nuse", "c_ndata"}:
+                    return "model:intent request_words"
+            for clause in _CLAUSES.split(text[:MAX_MODEL_CHARS]):  # one-word clauses too ("Unsubscribe.")
+                if 0 < len(_A_WORD.findall(clause)) <= BARE_REQUEST_WORDS and set(
+                        _concept_words(features(clause))) in _BARE_REQUESTS:
                     return "model:intent request_words"
         return ""
 

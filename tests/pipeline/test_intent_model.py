@@ -714,12 +714,50 @@ def test_the_safety_net_does_not_read_the_story_of_an_earlier_opt_out_beside_an_
     ("Solicito que no usen mi CPNI. Also, no me llega señal en el cuarto.", True),  # a negated use of data
     ("I can't use my phone since the update.", False),
     ("ya pagué la factura el viernes y de ahora en adelante nada de promociones", True),  # "nada de": no
+    # a clause of a few words that is only the answer to the notice, beside a support question
+    ("Me excluyo. Also, hola, necesito ayuda con el traslado de mi servicio.", True),
+    ("What time do you close on Sundays? Unsubscribe.", True),
+    ("Remove my ex-husband from my account.", False),  # longer: what is removed is named
+    ("Su cuenta ha sido suspendida. Verifique sus datos en el siguiente enlace.", False),
 ])
 def test_unrelated_mail_whose_words_ask_about_marketing_goes_to_a_person(text: str, shown: bool) -> None:
     model = _ByWords([], {"unrelated": 0.9, "opt_out": 0.1}).real  # the model and every clause: unrelated
     result = model.classify("", text)
     assert (result.intent is Intent.AMBIGUOUS and "model:intent request_words" in result.reasons) is shown
     assert shown or result.intent is Intent.UNRELATED
+
+
+def test_a_request_in_the_subject_alone_is_read_by_the_clause_checks() -> None:
+    model = _ByWords([], {"unrelated": 0.9, "opt_out": 0.1}).real  # the model and every clause: unrelated
+    result = model.classify("When is my contract up? i revok my consnet for marketting.", "")
+    assert result.intent is Intent.AMBIGUOUS and "model:intent request_words" in result.reasons
+    assert model.classify("When is my contract up?", "").intent is Intent.UNRELATED
+
+
+def test_names_in_signatures_are_not_typos_of_lexicon_words() -> None:
+    for name in ("Nadia Farouk", "Chase Miller", "Denise Kim", "Olivia", "Heather", "Linda Patel", "Emily"):
+        assert intent_model.concepts(intent_model.normalize(name)) == [], name
+
+
+@pytest.mark.parametrize(("text", "concept"), [
+    ("I am revoking my consent.", "c_stop"),
+    ("Levanten el bloqueo de publicidad en mi línea.", "c_reverse"),
+    ("I previously denied consent. I would now like to withdraw that denial.", "c_reverse"),
+    ("Retiro mi negativa, pueden usar mis datos.", "c_reverse"),
+    ("Dejen sin efecto mi exclusión.", "c_reverse"),
+    ("Quítenme de la lista de no comercializar.", "c_dnm"),
+    ("Pull my number off the no-marketing list.", "c_dnm"),
+    ("Restrinjan mis datos, con tal de que no me suban el precio.", "c_cond"),
+    ("Whatever I said about keeping my info out of promotions, scratch that.", "c_void"),
+    ("I dey consent to the use of my CPNI.", "c_refuse"),
+])
+def test_more_ways_to_say_it(text: str, concept: str) -> None:
+    assert concept in intent_model.concepts(intent_model.normalize(text)), text
+
+
+def test_no_marketing_is_a_refusal_and_only_the_no_marketing_list_a_place() -> None:
+    assert "c_nmkt" in intent_model.concepts(intent_model.normalize("No marketing please."))
+    assert "c_dnm" not in intent_model.concepts(intent_model.normalize("No marketing please."))
 
 
 def test_setting_aside_a_refusal_and_leaving_the_excluded_group_are_reversals() -> None:
@@ -739,6 +777,17 @@ def test_an_opt_out_answer_to_a_negated_removal_goes_to_a_person() -> None:
     # a refusal beside it is an opt-out: "NO autorizo ... ni por parte de ustedes"
     for text in ("NO autorizo el uso de mi CPNI, ni por parte de ustedes ni de sus afiliados.",
                  "Don't remove my number from billing, but don't use my data for ads."):
+        assert model.classify("", text).intent is Intent.OPT_OUT, text
+
+
+def test_an_opt_out_read_without_a_request_word_or_in_a_footer_goes_to_a_person() -> None:
+    model = _ByWords([], {"opt_out": 0.9, "ambiguous": 0.1}).real  # the model: opt_out, however sure
+    for text, reason in (("please process thanks", "opt_out_without_request_words"),
+                         ("Ditto.", "opt_out_without_request_words"),
+                         ("Congrats! You won a gift card. Reply STOP to opt out.", "opt_out_in_a_footer")):
+        result = model.classify("", text)
+        assert result.intent is Intent.AMBIGUOUS and f"model:intent {reason}" in result.reasons, text
+    for text in ("Opt me out.", "stop", "Not interested.", "Baja por favor"):
         assert model.classify("", text).intent is Intent.OPT_OUT, text
 
 
