@@ -732,7 +732,7 @@ class SpacyIntentClassifier:
             # an opt-out answer contradicts them
             reason = "model:intent opt_out_beside_a_reversal"
         elif best == Intent.UNRELATED.value and len(text) <= REQUEST_CLAUSE_MAX_CHARS:
-            reason = self._request_clause(text, text_features)
+            reason = self._request_clause(text, text_features, subject)
         reasons: tuple[str, ...] = ()
         if reason:
             scores = {label: score * (1 - CONFLICT_SHIFT) for label, score in scores.items()}
@@ -800,10 +800,11 @@ class SpacyIntentClassifier:
                 for doc, cats in zip(docs, self._scores(docs))]
         return cats, [tells_the_past(f.split("\n\n", 1)[0]) for _, f in said], docs
 
-    def _request_clause(self, text: str, text_features: str) -> str:
+    def _request_clause(self, text: str, text_features: str, subject: str = "") -> str:
         """The reason to show unrelated mail to a person: a clause of it reads as a request. An opt-out
         clause counts only in mail without the words of a mailing ("click here", "reply STOP"): their
-        "unsubscribe" is the footer's, not the sender's."""
+        "unsubscribe" is the footer's, not the sender's. The words of the subject count too ("When is my
+        contract up? i revoke my consent for marketing" as the subject, an account number below)."""
         cats = self._clause_scores(text)
         if any(c[Intent.OPT_IN.value] >= REQUEST_CLAUSE_SCORE for c in cats):
             return "model:intent opt_in_clause"
@@ -813,12 +814,14 @@ class SpacyIntentClassifier:
             # the clauses the checks above scored (those without a concept cannot match), or, when
             # there were not two of them, every clause read here
             docs = self._clause_reads(text)[3] or [features(c) for c in _clauses(text) or [text]]
+            if subject.strip() and subject.strip() not in text:
+                docs = [*docs, *map(features, _clauses(subject) or [subject])]
             for doc in docs:
                 singles = set(_concept_words(doc))
                 if ("c_mkt" in singles and singles & _ASKING) or singles >= {"c_neg", "c_nmkt"} or singles >= {
                         "c_nuse", "c_ndata"}:
                     return "model:intent request_words"
-            for clause in _CLAUSES.split(text[:MAX_MODEL_CHARS]):  # one-word clauses too ("Unsubscribe.")
+            for clause in [*_CLAUSES.split(text[:MAX_MODEL_CHARS]), *_CLAUSES.split(subject)]:  # one-word ones too
                 if 0 < len(_A_WORD.findall(clause)) <= BARE_REQUEST_WORDS and set(
                         _concept_words(features(clause))) in _BARE_REQUESTS:
                     return "model:intent request_words"

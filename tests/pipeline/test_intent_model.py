@@ -732,6 +732,10 @@ def test_a_request_in_the_subject_alone_is_read_by_the_clause_checks() -> None:
     result = model.classify("When is my contract up? i revok my consnet for marketting.", "")
     assert result.intent is Intent.AMBIGUOUS and "model:intent request_words" in result.reasons
     assert model.classify("When is my contract up?", "").intent is Intent.UNRELATED
+    # ... and beside a body that holds only an account number
+    result = model.classify("When is my contract up? i revok my consnet for marketting.", "Account number 7000001797")
+    assert result.intent is Intent.AMBIGUOUS and "model:intent request_words" in result.reasons
+    assert model.classify("Re: Your CPNI choices", "My bill is wrong.").intent is Intent.UNRELATED
 
 
 def test_names_in_signatures_are_not_typos_of_lexicon_words() -> None:
