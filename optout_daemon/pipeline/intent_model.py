@@ -51,6 +51,10 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # shown by evaluate(): what a deci
 # moves to `ambiguous` (chosen on dev folds of the training phrasings).
 CONFLICT_SCORE = 0.7
 _CONFLICTING = (Intent.OPT_OUT.value, Intent.OPT_IN.value, Intent.AMBIGUOUS.value)
+CONFLICT_LONG_CLAUSES = 4  # ... from this many clauses, a doubt must hold a request word (_REQUEST_CONCEPTS)
+_REQUEST_CONCEPTS = frozenset(f"c_{n}{c}" for n in ("", "n") for c in (
+    "stop", "remove", "add", "consent", "refuse", "reverse", "dnm", "outstate", "give", "objection", "use", "send",
+    "keep", "again", "hedge", "question", "qstart", "q", "want"))
 CONFLICT_SHIFT = 0.5
 # Mail that reads unrelated as a whole but has a clause reading opt_in at REQUEST_CLAUSE_SCORE or more
 # ("Quiero suscribirme otra vez. También, ¿por qué subió mi factura?") gets the same shift: a person
@@ -845,9 +849,15 @@ class SpacyIntentClassifier:
         cats, told = self._clause_scores(text), self._clause_told(text)
         if len(cats) < 2:
             return False
+        # in a long letter, a clause that reads as a doubt but holds no word of a request ("I can provide
+        # the POA document if needed", "who is 91 and lives in assisted care") is the story, not a hedge
+        docs = self._clause_reads(text)[3]
+        aside = [len(cats) >= CONFLICT_LONG_CLAUSES and not set(_concept_words(doc)) & _REQUEST_CONCEPTS
+                 for doc in docs]
         # two of opt_out / opt_in / ambiguous each read clearly in some clause (no clause can be two)
         read = {label for label in _CONFLICTING
-                if any(c[label] >= CONFLICT_SCORE and (label == best or not t) for c, t in zip(cats, told))}
+                if any(c[label] >= CONFLICT_SCORE and (label == best or not t)
+                       and not (label == Intent.AMBIGUOUS.value and a) for c, t, a in zip(cats, told, aside))}
         if len(read) >= 2:
             return True
         return best == Intent.OPT_IN.value and best in read and all(

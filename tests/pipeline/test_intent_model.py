@@ -506,6 +506,23 @@ def test_an_opt_in_a_clause_doubts_goes_to_a_person_unless_the_model_is_sure() -
     assert plain.real.classify("", other).intent is Intent.OPT_IN
 
 
+def test_in_a_long_letter_a_doubt_without_a_request_word_is_the_story() -> None:
+    rules = [("agent i am withdrawing consent to the use", {"opt_out": 1.0}),  # the request clause
+             ("if needed", {"ambiguous": 0.8, "opt_out": 0.2}),  # a doubt by its words, no request in it
+             ("would that affect", {"ambiguous": 0.8, "opt_out": 0.2}),  # a hedge: a question
+             ("bill", {"unrelated": 1.0}), ("calls", {"unrelated": 1.0})]
+    model = _ByWords(rules, {"opt_out": 0.9, "ambiguous": 0.1}).real
+    letter = ("My father is 91 and his bill is paid by me. He gets sales calls every night. As his agent I am "
+              "withdrawing consent to the use of his data for marketing. I can provide the document if needed.")
+    result = model.classify("", letter)
+    assert result.intent is Intent.OPT_OUT and "model:intent clauses_conflict" not in result.reasons
+    # the same doubt beside the request in a short message, or a hedge that asks, is for a person
+    short = "As his agent I am withdrawing consent to the use of his data. I can provide the document if needed."
+    assert "model:intent clauses_conflict" in model.classify("", short).reasons
+    hedged = letter.replace("I can provide the document if needed.", "Or would that affect his contract?")
+    assert "model:intent clauses_conflict" in model.classify("", hedged).reasons
+
+
 def test_a_bare_yes_is_never_an_automatic_opt_in() -> None:
     model = _ByWords([], {"opt_in": 0.85, "ambiguous": 0.15}).real
     for text in ("Yes", "Yes!\n\nMy number is +1 672 679 7398.", "Sí"):
