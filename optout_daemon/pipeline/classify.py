@@ -42,7 +42,7 @@ _OPT_IN = [
     r"acepto", r"doy (mi )?consentimiento", r"autorizo", r"pueden usar mis datos", r"quiero recibir (ofertas|promociones)",
     r"suscr[ií]banme", r"vuelvan a enviarme",
 ]
-_NEGATION = re.compile(r"\b(not|n't|never|no|nunca)\b[^.!?\n]{0,25}$", re.I)
+_NEGATION = re.compile(r"(?:\b(?:not|never|no|nunca|dont)|n[’']t)\b[^.!?\n]{0,25}$", re.I)  # "don't" too
 _TOPIC = re.compile(r"\b(cpni|privacy|privacidad|consent|consentimiento|marketing|publicidad|datos|data)\b", re.I)
 
 _OUT = [re.compile(p, re.I | re.M) for p in _OPT_OUT]
@@ -106,7 +106,8 @@ def _matches(patterns: list[re.Pattern[str]], text: str,
         return plain, negated  # most text holds none of the phrases: one pass instead of one per pattern
     for pattern in patterns:
         for m in pattern.finditer(text):
-            if _NEGATION.search(text[max(0, m.start() - 40):m.start()]):
+            # (a match that starts at the end of a sentence, ". Remove.", is no longer in its negation)
+            if _NEGATION.search(text[max(0, m.start() - 40):m.start() + (m.group()[:1] in ".!?")]):
                 negated = True
             else:
                 plain = True

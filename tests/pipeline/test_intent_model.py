@@ -410,6 +410,9 @@ class _SaysUnrelated:
     ("Solicito que no usen mi CPNI. Also, el módem no prende.", True),
     ("Les pido que no compartan nuestra información con nadie.", True),
     ("No usen mi tarjeta vieja para el pago.", False),
+    ("Don't opt me out, I need my bill explained.", False),  # "n't" negates like "not"
+    ("I dont want to unsubscribe, my router is broken.", False),
+    ("I don't know what this is. Opt me out.", True),
 ])
 def test_the_safety_net_sends_opt_out_requests_the_model_missed_to_a_person(text: str, raised: bool) -> None:
     from optout_daemon.pipeline.classify import GuardedClassifier  # noqa: PLC0415
