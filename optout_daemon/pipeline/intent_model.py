@@ -105,7 +105,7 @@ _DONT_TYPO = re.compile(r"\b(do+n+'?t+|dn'?t)\b")
 _AUTHORIZED_USER = re.compile(r"\b(authori[sz]ed user|usuari[oa] autorizad[oa])")
 # "the do-not-market list", "lista de no contactar": a place, not a negation ("take me off the DNM list").
 _DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(ing)?|no[- ](contactar|llamar|publicidad)"
-                          r"|no[- ](marketing|mercadeo)(?=[- ]list)|(?<=lista de )no (comercializar|mercadeo)"
+                          r"|no[- ](marketing|mercadeo|promotions?|promos?|ads|offers|sales)(?=[- ]list)|(?<=lista de )no (comercializar|mercadeo)"
                           r"|(?<=lista )de exclusion|exclusion(?= list\b))"
                           r"(?=[- ](list|lista)\b|\b)")
 # "Reply STOP to unsubscribe", "responda BAJA": an instruction in a mailing's footer, not a request.
@@ -120,7 +120,8 @@ _TURN_ON = re.compile(r"\b(turn|switch) (back )?on\b")
 _TAL_VEZ = re.compile("tal vez")
 _SCRATCH_THAT = re.compile(r"\bscratch (that|it)\b")
 _SIN_EFECTO = re.compile(r"\b(dejen|dejar|deje|quede|quedar) sin efecto\b")
-_THE_BLOCK = re.compile(r"\b(the|my|this|that|your|any) ((?:marketing |promo |ad )?)block\b")
+_THE_BLOCK = re.compile(r"\b(the|my|this|that|your|any) ((?:marketing |promo |ad |privacy )?)block\b")
+_HACE_FALTA = re.compile(r"\bhace falta\b")
 _PUEDE_QUE = re.compile("puede que")
 
 
@@ -133,7 +134,8 @@ def _bare_contraction(m: re.Match[str]) -> str:
 _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("nt",), _BARE_CONTRACTION, _bare_contraction),
     (("dn", "don", "doo"), _DONT_TYPO, "do not"),
-    (("not", "contactar", "llamar", "publicidad", "exclusion", "comercializar", "mercadeo", "marketing"),
+    (("not", "contactar", "llamar", "publicidad", "exclusion", "comercializar", "mercadeo", "marketing", "promo", "ads",
+      "offers", "sales"),
      _DO_NOT_LIST, " dnmlist "),
     (("authori", "usuari"), _AUTHORIZED_USER, " authorizeduser "),
     (("reply", "text", "txt", "send", "press", "respond", "envie", "conteste"), _FOOTER_COMMAND, " footercommand "),
@@ -141,7 +143,8 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("tal vez",), _TAL_VEZ, "talvez"),
     (("scratch",), _SCRATCH_THAT, "disregard that"),  # "whatever I said about ..., scratch that"
     (("sin efecto",), _SIN_EFECTO, "deshagan"),  # "dejen sin efecto mi exclusión": undo it
-    (("block",), _THE_BLOCK, r"\1 \2restriction"),  # "lift the block on promos": the state, not a verb
+    (("block",), _THE_BLOCK, r"\1 \2restriction"),
+    (("hace falta",), _HACE_FALTA, "necesito"),  # "ya no hace falta la restricción": no longer needed  # "lift the block on promos": the state, not a verb
     (("puede que",), _PUEDE_QUE, "puedeque"),
     (("back", "bcak", "bakc", "bak"), _TAKE_BACK, "withdraw"),  # "take back my consent": withdraw it; "... my opt-out": undo it
     (("fuera",), _LEAVE_OUT, "excluir"),  # "no me dejen fuera de las promociones"
@@ -247,6 +250,7 @@ _NEGATIONS = frozenset(_LEXICON["neg"].split())
 _SCOPE_BREAKS = frozenset("but pero however sino aunque although though also tambien and y".split())
 _DETERMINERS = frozenset("my the your this that previous earlier prior last mi la el su".split())
 _NEGATION_SCOPE = 6  # words after a negation that it governs
+_FIRST_PERSON_ABILITY = frozenset(("puedo", "podemos", "pude", "pudimos"))
 # A negated negative ("do not exclude me from offers", "no objection to you using my data") is where the
 # negation stops: what follows is wanted, so it is not marked negated.
 _NEGATIVE_VERBS = frozenset({"stop", "remove", "refuse", "objection"})
@@ -386,7 +390,10 @@ def concepts(normalized: str) -> list[str]:
         elif word in _SCOPE_BREAKS or (word == "sin" and i + 1 < len(words) and words[i + 1] == "embargo"):
             scope = 0  # ... "sin embargo": however
             seq.append("|")
-        elif word in _NEGATIONS:
+        elif word in _NEGATIONS and not ((before == "can" and i > 1 and words[i - 2] in ("i", "we")) or (
+                i + 1 < len(words) and words[i + 1] in _FIRST_PERSON_ABILITY)):
+            # ("I can not send pictures", "no puedo mandar mensajes con fotos": what the sender cannot
+            # do is a support question, not a refusal; "you can not use my data" still refuses)
             scope = _NEGATION_SCOPE
             negated_past = before in _PAST_AUXILIARIES  # (previous is this word by now)
             seq.append("neg")
@@ -458,6 +465,21 @@ def _asks_to_stop(text_features: str) -> bool:
     return last_stop > last_go_on
 
 
+def _refuses_use(text_features: str) -> bool:
+    """A negated use of data, contact or marketing ("no quiero que usen mis datos", "don't send me
+    offers", "no promos"), and nothing that undoes a restriction ("ignoren mi solicitud de no usar mis
+    datos" is a reversal). A negated objection ends its negation: "no tengo problema con que usen mis
+    datos" holds no negated use."""
+    singles = set(_concept_words(text_features))
+    return bool(singles & {"c_nuse", "c_nsend", "c_nmkt"}) and "c_reverse" not in singles
+
+
+def _said_now(text: str) -> str:
+    """What the customer wrote without the parts that tell what happened before (classify.tells_the_past):
+    "Some time ago I requested that my information not be used for advertising" is the story."""
+    return ". ".join(part for part in STORY_PARTS.split(text) if not tells_the_past(normalize(part)))
+
+
 def _only_a_negated_removal(text_features: str) -> bool:
     """The stop and remove words of the message are all negated ("don't opt me out")."""
     singles = set(_concept_words(text_features))
@@ -482,6 +504,9 @@ _FOOTER = re.compile(r"(?<!\S)c_footer(?!\S)")
 # "Decline please."), the answer to the notice, whatever the rest of the mail is about ("Remove my
 # ex-husband from my account" is longer: a support request)
 _BARE_REQUESTS = ({"c_stop"}, {"c_remove"}, {"c_refuse"})
+# ... or a message that says not to remove the sender and names what they want kept ("no me den de baja,
+# quiero los descuentos"; but "I don't want to unsubscribe, I need help with my voicemail" is support)
+_WANTS_MARKETING = frozenset(("c_mkt", "c_spam", "c_consent", "c_keep", "c_add", "c_again"))
 BARE_REQUEST_WORDS = 3
 
 
@@ -715,6 +740,11 @@ class SpacyIntentClassifier:
                 features(model_input(subject, _untold(focused or text)))):
             # (the stop words of a story told around the opt-in, "me había borrado", do not count)
             reason = "model:intent opt_in_beside_a_stop_request"
+        elif best == Intent.OPT_IN.value and _refuses_use(text_features) and _refuses_use(
+                features(model_input(subject, _said_now(focused or text)))):
+            # "Quiero la exclusión. No quiero que vuelvan a usar mis datos para promociones": the opt-in
+            # answer is read over a refusal of the use of data, of contact or of marketing
+            reason = "model:intent opt_in_beside_a_refusal"
         elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and self._clauses_conflict(text, best):
             reason = "model:intent clauses_conflict"
         elif best == Intent.OPT_IN.value and scores[best] < OPT_IN_SURE and self._opt_in_doubted(text):
@@ -815,6 +845,9 @@ class SpacyIntentClassifier:
         if any(c[Intent.OPT_OUT.value] >= REQUEST_CLAUSE_SCORE for c in cats) and not _MAILING.search(text_features):
             return "model:intent opt_out_clause"
         if not _FOOTER.search(text_features):
+            whole = set(_concept_words(text_features))
+            if "c_nremove" in whole and whole & _WANTS_MARKETING:
+                return "model:intent request_words"  # "no me den de baja, quiero los descuentos": an opt-in
             # the clauses the checks above scored (those without a concept cannot match), or, when
             # there were not two of them, every clause read here
             docs = self._clause_reads(text)[3] or [features(c) for c in _clauses(text) or [text]]

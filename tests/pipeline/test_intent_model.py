@@ -739,6 +739,9 @@ def test_the_safety_net_does_not_read_the_story_of_an_earlier_opt_out_beside_an_
     ("What time do you close on Sundays? Unsubscribe.", True),
     ("Remove my ex-husband from my account.", False),  # longer: what is removed is named
     ("Su cuenta ha sido suspendida. Verifique sus datos en el siguiente enlace.", False),
+    # not to be removed, and what is wanted kept: an opt-in; not to be removed, and a support question: support
+    ("no me den de baja quiero los descuentos", True),
+    ("I don't want to unsubscribe from anything, I need help with my voicemail.", False),
 ])
 def test_unrelated_mail_whose_words_ask_about_marketing_goes_to_a_person(text: str, shown: bool) -> None:
     model = _ByWords([], {"unrelated": 0.9, "opt_out": 0.1}).real  # the model and every clause: unrelated
@@ -774,9 +777,19 @@ def test_names_in_signatures_are_not_typos_of_lexicon_words() -> None:
     ("Restrinjan mis datos, con tal de que no me suban el precio.", "c_cond"),
     ("Whatever I said about keeping my info out of promotions, scratch that.", "c_void"),
     ("I dey consent to the use of my CPNI.", "c_refuse"),
+    ("Pull me off the no-promotions list.", "c_dnm"),
+    ("Ya no hace falta la restricción en mi CPNI.", "c_reverse"),
 ])
 def test_more_ways_to_say_it(text: str, concept: str) -> None:
     assert concept in intent_model.concepts(intent_model.normalize(text)), text
+
+
+def test_what_the_sender_cannot_do_is_no_refusal() -> None:
+    for text in ("No puedo mandar mensajes con fotos.", "I can not send pictures.", "I cannot send texts."):
+        assert "c_nsend" not in intent_model.concepts(intent_model.normalize(text)), text
+    for text, concept in (("No pueden usar mis datos.", "c_nuse"), ("You can not use my data.", "c_nuse"),
+                          ("No me manden ofertas.", "c_nsend")):
+        assert concept in intent_model.concepts(intent_model.normalize(text)), text
 
 
 def test_no_marketing_is_a_refusal_and_only_the_no_marketing_list_a_place() -> None:
@@ -813,6 +826,18 @@ def test_an_opt_out_read_without_a_request_word_or_in_a_footer_goes_to_a_person(
         assert result.intent is Intent.AMBIGUOUS and f"model:intent {reason}" in result.reasons, text
     for text in ("Opt me out.", "stop", "Not interested.", "Baja por favor"):
         assert model.classify("", text).intent is Intent.OPT_OUT, text
+
+
+def test_an_opt_in_answer_beside_a_refusal_said_now_goes_to_a_person() -> None:
+    model = _ByWords([], {"opt_in": 0.95, "ambiguous": 0.05}).real  # the model: opt_in, sure of it
+    for text in ("Quiero la exclusión del CPNI ya. No quiero que vuelvan a usar mis datos para promociones.",
+                 "Don't send me offers anymore."):
+        result = model.classify("", text)
+        assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_beside_a_refusal" in result.reasons, text
+    # consent given over a negated objection, or a refusal told as the story before the opt-in
+    for text in ("No tengo problema con que usen mis datos.", "I don't mind you using my info for offers.",
+                 "Hace un año pedí que no usaran mis datos. Ahora quiero las ofertas otra vez."):
+        assert model.classify("", text).intent is Intent.OPT_IN, text
 
 
 def test_no_longer_is_one_negation_and_common_words_are_not_typos() -> None:
