@@ -39,7 +39,8 @@ def review_via_smtp(d: Any, engine: Any, **message: Any) -> int:
         with engine.connect() as conn:
             return conn.execute(select(RI.c.id).join(IM, IM.c.id == RI.c.inbound_message_id).where(
                 IM.c.message_id == msg["Message-ID"], IM.c.status == "review")).scalar()
-    return wait_for(item, what="the message to reach the review queue")
+    # (a worker in its own process first imports spaCy and loads the model: seconds, more on a busy machine)
+    return wait_for(item, timeout=60.0, what="the message to reach the review queue")
 
 
 def csrf_of(html: str) -> str:
