@@ -251,6 +251,8 @@ _SCOPE_BREAKS = frozenset("but pero however sino aunque although though also tam
 _DETERMINERS = frozenset("my the your this that previous earlier prior last mi la el su".split())
 _NEGATION_SCOPE = 6  # words after a negation that it governs
 _FIRST_PERSON_ABILITY = frozenset(("puedo", "podemos", "pude", "pudimos"))
+_REFUSED = frozenset(("stop", "remove", "refuse", "nmkt", "nuse", "nsend", "nconsent", "dnm", "outstate"))
+_SET_ASIDE = frozenset(("that", "it", "this", "eso", "esto", "lo"))  # "scratch that", "forget it", "olviden eso"
 # A negated negative ("do not exclude me from offers", "no objection to you using my data") is where the
 # negation stops: what follows is wanted, so it is not marked negated.
 _NEGATIVE_VERBS = frozenset({"stop", "remove", "refuse", "objection"})
@@ -368,6 +370,7 @@ def concepts(normalized: str) -> list[str]:
     scope, previous, before = 0, "", ""
     negated_past = False  # the negation follows "did / had / has / have"
     stated = False  # the opt-out state or the list was named in this sentence
+    refused = False  # ... or a refusal was written in it ("keeping my info out of promotions")
     objections: list[int] = []  # where in seq the word "objection" itself stands, not negated
     words = _WORD_OR_MARK.findall(normalized)
     for i, word in enumerate(words):
@@ -386,6 +389,7 @@ def concepts(normalized: str) -> list[str]:
         if len(word) == 1 and word in "?\u00bf.!,;:\n":
             scope = 0
             stated = stated and word == ","  # a restriction named earlier in the sentence
+            refused = refused and word == ","
             seq.append("q" if word in "?\u00bf" else "|")
         elif word in _SCOPE_BREAKS or (word == "sin" and i + 1 < len(words) and words[i + 1] == "embargo"):
             scope = 0  # ... "sin embargo": however
@@ -407,7 +411,11 @@ def concepts(normalized: str) -> list[str]:
                     # "I didn't authorize this", "nunca acepté eso": a complaint about what happened,
                     # not the refusal "I do not authorize the use of my data"
                     seq.append("past")
-                reverse = _reverses(seq, concept, word, before, stated, words[i + 1] if i + 1 < len(words) else "")
+                following = words[i + 1] if i + 1 < len(words) else ""
+                reverse = _reverses(seq, concept, word, before, stated, following) or (
+                    # a refusal set aside after it is written: "whatever I said about keeping my info out
+                    # of promotions, scratch that", "lo de no mandarme promociones, olvídenlo"
+                    concept == "void" and refused and (following in _SET_ASIDE or word.endswith(_PRONOUNS)))
                 if reverse:
                     # the stop or remove verb that undoes the restriction asks for no stop: it is the reversal
                     # (within the clause: "|" and "q" end one, so "Stop? My objection is withdrawn" keeps its stop)
@@ -425,6 +433,7 @@ def concepts(normalized: str) -> list[str]:
                     if concept == "objection" and not scope and word.startswith("objec"):
                         objections.append(len(seq))  # the noun itself, not "problem" or "mind"
                     seq.append(("n" + concept) if scope and concept != "footer" else concept)  # a footer is never negated
+                    refused = refused or seq[-1] in _REFUSED
                 if scope and concept in _NEGATIVE_VERBS:
                     scope = 0  # "no longer object to marketing use": the negation ends at the negative verb
                 if word == "anymore" and before in _NEGATIONS:

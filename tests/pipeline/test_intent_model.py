@@ -775,13 +775,20 @@ def test_names_in_signatures_are_not_typos_of_lexicon_words() -> None:
     ("Quítenme de la lista de no comercializar.", "c_dnm"),
     ("Pull my number off the no-marketing list.", "c_dnm"),
     ("Restrinjan mis datos, con tal de que no me suban el precio.", "c_cond"),
-    ("Whatever I said about keeping my info out of promotions, scratch that.", "c_void"),
+    ("Whatever I said about keeping my info out of promotions, scratch that.", "c_reverse"),
+    ("WHATEVER I TOLD YOU BEFORE ABOUT NO MARKETING, FORGET IT. I'M IN.", "c_reverse"),
     ("I dey consent to the use of my CPNI.", "c_refuse"),
     ("Pull me off the no-promotions list.", "c_dnm"),
     ("Ya no hace falta la restricción en mi CPNI.", "c_reverse"),
 ])
 def test_more_ways_to_say_it(text: str, concept: str) -> None:
     assert concept in intent_model.concepts(intent_model.normalize(text)), text
+
+
+def test_setting_aside_needs_a_refusal_earlier_in_the_sentence() -> None:
+    for text in ("Stop the promos. Forget the rest of my email.", "Forget it, opt me out.",
+                 "Please stop the promos, forget about my last email."):
+        assert "c_reverse" not in intent_model.concepts(intent_model.normalize(text)), text
 
 
 def test_what_the_sender_cannot_do_is_no_refusal() -> None:
