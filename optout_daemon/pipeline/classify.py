@@ -178,7 +178,8 @@ def fold(text: str) -> str:
     text = text.lower().translate(_APOSTROPHES)
     if not text.isascii():  # ASCII is already what NFKD and dropping combining marks give
         text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    return text.replace("can't", "can not").replace("cannot", "can not").replace("won't", "will not").replace("n't", " not")
+    text = text.replace("can't", "can not").replace("cannot", "can not").replace("won't", "will not")
+    return text.replace("n't", " not")
 
 
 def tells_the_past(normalized: str) -> bool:
@@ -211,7 +212,8 @@ class GuardedClassifier:
         if result.intent is Intent.OPT_IN:
             # an opt-in that tells how the sender opted out before ("I opted out a couple of years ago,
             # but ...", "me di de baja hace meses pero ..."): the story's opt-out words are not a request
-            body = "\n".join(part for part in STORY_PARTS.split(body) if not tells_the_past(DIGITS.sub("0", fold(part))))
+            body = "\n".join(part for part in STORY_PARTS.split(body)
+                             if not tells_the_past(DIGITS.sub("0", fold(part))))
         # what the keyword baseline would call `opt_out` (a plain opt-out phrase and no opt-in one),
         # or one of the safety net's own patterns
         if not ((_matches(_OUT, body, _OUT_ANY)[0] and not _matches(_IN, body, _IN_ANY)[0])

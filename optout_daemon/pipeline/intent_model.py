@@ -105,13 +105,15 @@ _DONT_TYPO = re.compile(r"\b(do+n+'?t+|dn'?t)\b")
 _AUTHORIZED_USER = re.compile(r"\b(authori[sz]ed user|usuari[oa] autorizad[oa])")
 # "the do-not-market list", "lista de no contactar": a place, not a negation ("take me off the DNM list").
 _DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(ing)?|no[- ](contactar|llamar|publicidad)"
-                          r"|no[- ](marketing|mercadeo|promotions?|promos?|ads|offers|sales)(?=[- ]list)|(?<=lista de )no (comercializar|mercadeo)"
+                          r"|no[- ](marketing|mercadeo|promotions?|promos?|ads|offers|sales)(?=[- ]list)"
+                          r"|(?<=lista de )no (comercializar|mercadeo)"
                           r"|(?<=lista )de exclusion|exclusion(?= list\b))"
                           r"(?=[- ](list|lista)\b|\b)")
 # "Reply STOP to unsubscribe", "responda BAJA": an instruction in a mailing's footer, not a request.
 _FOOTER_COMMAND = re.compile(r"\b(reply|text|txt|send|press|responda|responde|envie|conteste)\s+(with\s+|con\s+)?"
                              r"[\"'(]?(stop|remove|unsubscribe|end|quit|cancel|no|opt[- ]?out|baja|alto|salir|0)\b")
-_AS_LONG_AS = re.compile(r"\b(as long as|so long as|siempre (que|y cuando)|a menos que|a no ser que|con tal (de )?que)\b")
+_AS_LONG_AS = re.compile(r"\b(as long as|so long as|siempre (que|y cuando)|a menos que|a no ser que|"
+                         r"con tal (de )?que)\b")
 # typed fast: "tkae back", "take bcak" (a missed "take back my consent" had read as giving it)
 _TAKE_BACK = re.compile(r"\b(take|takes|taking|took|tkae|taek|tak|tke) (back|bcak|bakc|bak)\b")
 _LEAVE_OUT = re.compile(r"\b(dejen|dejar|dejaron|dejado|dejarme|dejenme) fuera\b")
@@ -143,8 +145,8 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("tal vez",), _TAL_VEZ, "talvez"),
     (("scratch",), _SCRATCH_THAT, "disregard that"),  # "whatever I said about ..., scratch that"
     (("sin efecto",), _SIN_EFECTO, "deshagan"),  # "dejen sin efecto mi exclusión": undo it
-    (("block",), _THE_BLOCK, r"\1 \2restriction"),
-    (("hace falta",), _HACE_FALTA, "necesito"),  # "ya no hace falta la restricción": no longer needed  # "lift the block on promos": the state, not a verb
+    (("block",), _THE_BLOCK, r"\1 \2restriction"),  # "lift the block on promos": the state, not a verb
+    (("hace falta",), _HACE_FALTA, "necesito"),  # "ya no hace falta la restricción": no longer needed
     (("puede que",), _PUEDE_QUE, "puedeque"),
     (("back", "bcak", "bakc", "bak"), _TAKE_BACK, "withdraw"),  # "take back my consent": withdraw it; "... my opt-out": undo it
     (("fuera",), _LEAVE_OUT, "excluir"),  # "no me dejen fuera de las promociones"
@@ -241,10 +243,11 @@ _LEXICON = {
 _PREFIXES = (("exclu", "remove"), ("inclu", "add"), ("autoriz", "consent"), ("consent", "consent"),
              ("permi", "consent"), ("acept", "consent"), ("aprob", "consent"), ("aprueb", "consent"),
              ("public", "mkt"), ("promo", "mkt"), ("ofert", "mkt"), ("mercad", "mkt"), ("market", "mkt"),
-             ("advert", "mkt"), ("comercializ", "mkt"), ("cobr", "support"), ("unsub", "remove"), ("suscri", "add"), ("subscri", "add"), ("factur", "support"),
+             ("advert", "mkt"), ("comercializ", "mkt"), ("cobr", "support"), ("unsub", "remove"), ("suscri", "add"),
+             ("subscri", "add"), ("factur", "support"),
              # Spanish verbs with their pronouns attached ("quítenla", "retiren", "bórrenlo", "revoquen")
-             ("retir", "stop"), ("revoc", "stop"), ("revok", "stop"), ("revoqu", "stop"), ("quiten", "remove"), ("borren", "remove"),
-             ("eliminen", "remove"), ("saquen", "remove"))
+             ("retir", "stop"), ("revoc", "stop"), ("revok", "stop"), ("revoqu", "stop"), ("quiten", "remove"),
+             ("borren", "remove"), ("eliminen", "remove"), ("saquen", "remove"))
 _CONCEPT = {word: concept for concept, words in reversed(_LEXICON.items()) for word in words.split()}
 _NEGATIONS = frozenset(_LEXICON["neg"].split())
 _SCOPE_BREAKS = frozenset("but pero however sino aunque although though also tambien and y".split())
@@ -252,7 +255,7 @@ _DETERMINERS = frozenset("my the your this that previous earlier prior last mi l
 _NEGATION_SCOPE = 6  # words after a negation that it governs
 _FIRST_PERSON_ABILITY = frozenset(("puedo", "podemos", "pude", "pudimos"))
 _REFUSED = frozenset(("stop", "remove", "refuse", "nmkt", "nuse", "nsend", "nconsent", "dnm", "outstate"))
-_SET_ASIDE = frozenset(("that", "it", "this", "eso", "esto", "lo"))  # "scratch that", "forget it", "olviden eso"
+_SET_ASIDE = frozenset(("that", "it", "this", "eso", "esto"))  # "scratch that", "forget it", "olviden eso"
 # A negated negative ("do not exclude me from offers", "no objection to you using my data") is where the
 # negation stops: what follows is wanted, so it is not marked negated.
 _NEGATIVE_VERBS = frozenset({"stop", "remove", "refuse", "objection"})
@@ -414,8 +417,8 @@ def concepts(normalized: str) -> list[str]:
                 following = words[i + 1] if i + 1 < len(words) else ""
                 reverse = _reverses(seq, concept, word, before, stated, following) or (
                     # a refusal set aside after it is written: "whatever I said about keeping my info out
-                    # of promotions, scratch that", "lo de no mandarme promociones, olvídenlo"
-                    concept == "void" and refused and (following in _SET_ASIDE or word.endswith(_PRONOUNS)))
+                    # of promotions, scratch that", "no marketing, forget it"
+                    concept == "void" and refused and following in _SET_ASIDE)
                 if reverse:
                     # the stop or remove verb that undoes the restriction asks for no stop: it is the reversal
                     # (within the clause: "|" and "q" end one, so "Stop? My objection is withdrawn" keeps its stop)
