@@ -486,12 +486,6 @@ def _refuses_use(text_features: str) -> bool:
     return bool(singles & {"c_nuse", "c_nsend", "c_nmkt"}) and "c_reverse" not in singles
 
 
-def _said_now(text: str) -> str:
-    """What the customer wrote without the parts that tell what happened before (classify.tells_the_past):
-    "Some time ago I requested that my information not be used for advertising" is the story."""
-    return ". ".join(part for part in STORY_PARTS.split(text) if not tells_the_past(normalize(part)))
-
-
 def _only_a_negated_removal(text_features: str) -> bool:
     """The stop and remove words of the message are all negated ("don't opt me out")."""
     singles = set(_concept_words(text_features))
@@ -536,12 +530,15 @@ def _sets_a_condition(model_text: str, text_features: str) -> bool:
     return bool(_CONDITION.search(features(_POLITE_IF.sub("polite", normalize(model_text)))))
 
 
-def _untold(text: str) -> str:
-    """What the customer wrote without the parts that tell what happened before (classify.tells_the_past)
-    and whose stop and remove words are all in a past form ("me había borrado", "I opted out", "I
-    unsubscribed"): "I was ok with the offers before, restrict my info" keeps its "restrict"."""
-    parts = [(part, normalize(part)) for part in STORY_PARTS.split(text)]
-    return ". ".join(part for part, folded in parts if not (tells_the_past(folded) and _stops_told(folded)))
+def _said_now(text: str, stops_told: bool = False) -> str:
+    """What the customer wrote without the parts that tell what happened before (classify.tells_the_past):
+    "Some time ago I requested that my information not be used for advertising" is the story. With
+    stops_told, only such parts whose stop and remove words are all in a past form go ("me había
+    borrado", "I opted out", "I unsubscribed"): "I was ok with the offers before, restrict my info"
+    keeps its "restrict"."""
+    parts = ((part, normalize(part)) for part in STORY_PARTS.split(text))
+    return ". ".join(part for part, folded in parts
+                     if not (tells_the_past(folded) and (not stops_told or _stops_told(folded))))
 
 
 _TOLD_BEFORE = frozenset(("opted", "di", "dio", "dimos", "dieron", "de"))  # "opted out", "me di de baja"
@@ -749,7 +746,7 @@ class SpacyIntentClassifier:
                 best = max(LABELS, key=lambda label: scores[label])
         reason = ""
         if best == Intent.OPT_IN.value and _asks_to_stop(text_features) and _asks_to_stop(
-                features(model_input(subject, _untold(focused or text)))):
+                features(model_input(subject, _said_now(focused or text, stops_told=True)))):
             # (the stop words of a story told around the opt-in, "me había borrado", do not count)
             reason = "model:intent opt_in_beside_a_stop_request"
         elif best == Intent.OPT_IN.value and _refuses_use(text_features) and _refuses_use(
