@@ -254,7 +254,11 @@ _SCOPE_BREAKS = frozenset("but pero however sino aunque although though also tam
 _DETERMINERS = frozenset("my the your this that previous earlier prior last mi la el su".split())
 _NEGATION_SCOPE = 6  # words after a negation that it governs
 _FIRST_PERSON_ABILITY = frozenset(("puedo", "podemos", "pude", "pudimos"))
-_REFUSED = frozenset(("stop", "remove", "refuse", "nmkt", "nuse", "nsend", "nconsent", "dnm", "outstate"))
+# what refuses marketing however it is worded: a stop or remove word, a refusal, "no autorizo", "don't use
+# my data", "don't send", "no promos"
+_REFUSALS = frozenset(("c_stop", "c_remove", "c_refuse", "c_nconsent", "c_nuse", "c_nsend", "c_nmkt"))
+# ... and, for concepts() (the names without "c_"), the list or the state named beside them
+_REFUSED = frozenset(c.removeprefix("c_") for c in _REFUSALS) | {"dnm", "outstate"}
 _SET_ASIDE = frozenset(("that", "it", "this", "eso", "esto"))  # "scratch that", "forget it", "olviden eso"
 # A negated negative ("do not exclude me from offers", "no objection to you using my data") is where the
 # negation stops: what follows is wanted, so it is not marked negated.
@@ -490,11 +494,6 @@ def _only_a_negated_removal(text_features: str) -> bool:
     """The stop and remove words of the message are all negated ("don't opt me out")."""
     singles = set(_concept_words(text_features))
     return bool(singles & {"c_nstop", "c_nremove"}) and not singles & _REFUSALS
-
-
-# what refuses marketing however it is worded: a stop or remove word, a refusal, "no autorizo", "don't use
-# my data", "don't send", "no promos"
-_REFUSALS = frozenset(("c_stop", "c_remove", "c_refuse", "c_nconsent", "c_nuse", "c_nsend", "c_nmkt"))
 
 
 _TOPICS = frozenset(("c_data", "c_support", "c_spam", "c_mkt"))
