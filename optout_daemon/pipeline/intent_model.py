@@ -55,6 +55,9 @@ CONFLICT_LONG_CLAUSES = 4  # ... from this many clauses, a doubt must hold a req
 _REQUEST_CONCEPTS = frozenset(f"c_{n}{c}" for n in ("", "n") for c in (
     "stop", "remove", "add", "consent", "refuse", "reverse", "dnm", "outstate", "give", "objection", "use", "send",
     "keep", "again", "hedge", "question", "qstart", "q", "want"))
+_DECIDING = frozenset(f"c_{n}{c}" for n in ("", "n") for c in (
+    "stop", "remove", "add", "consent", "refuse", "reverse", "dnm", "outstate", "give", "objection", "use", "send",
+    "keep", "again", "hedge", "cond", "yes", "want", "void"))
 CONFLICT_SHIFT = 0.5
 # Mail that reads unrelated as a whole but has a clause reading opt_in at REQUEST_CLAUSE_SCORE or more
 # ("Quiero suscribirme otra vez. También, ¿por qué subió mi factura?") gets the same shift: a person
@@ -88,8 +91,16 @@ _YES_ONLY = frozenset(("c_yes", "c_question", "c_q"))
 _CONDITION = re.compile(r"(?<!\S)c_n?cond(?!\S)")
 # ... and so does one that asks for part of it: "stop some of the promos", "opt out one line and opt in the other"
 _PARTIAL = re.compile(r"\b(some of|algunas de|algunos de|one line|una linea|the other|la otra|el otro)\b")
-_POLITE_IF = re.compile(r"\b(?:if|si) (?:you|u|it'?s|es|that'?s|possible|posible|usted|ustedes|pueden|puede|would|"
-                        r"could)\b")
+# ... or keeps part of what it stops: "stop using my info for ads, but the loyalty emails can stay",
+# "sáquenme de la publicidad pero sí quiero el boletín"
+_KEEPS_PART = re.compile(r"\b(?:but|pero|though|aunque)\b[^.!?\n]{0,60}?\b(?:can stay|can remain|(?:is|are) (?:fine|ok|okay|welcome)|"
+                         r"can (?:continue|keep)|si (?:quiero|me interesa|me gusta)|pueden seguir|sigan)\b")
+_POLITE_IF = re.compile(r"\b(?:if|si|sicond) (?:(?:me|nos) )?(?:you|u|it'?s|es|that'?s|possible|posible|usted|ustedes|"
+                        r"pueden|puede|podrian|podria|hacen|hace|would|could|needed|necessary|required|need|necesario|"
+                        r"necesitan|lo necesitan|hace falta)\b")
+# ... nor is the notice's own condition, told: "Your notice says you use CPNI for marketing unless I opt out"
+_REPORTED = re.compile(r"\b(?:notice|letter|email|mail|policy|it|carta|aviso|correo)\s+(?:says|said|states|stated|dice|decia|"
+                       r"menciona)\b")
 # A clause ends at a sentence mark, except a point inside a number ("757.440.578") or after "no" before
 # a number ("acct no. 757", "No. de cuenta 6260": a bare "acct no" clause read like a refusal).
 _CLAUSES = re.compile(r"(?!(?<=\d)\.\d|(?<=\bno)\.\s*(?:de\s+\w+\s*)?[#:\d])[.!?;\n]+\s*"
@@ -104,6 +115,11 @@ _BARE_CONTRACTION = re.compile(r"\b(do|does|did|ca|wo|is|are|was|should|would|ha
 _DONT_TYPO = re.compile(r"\b(do+n+'?t+|dn'?t)\b")
 _AUTHORIZED_USER = re.compile(r"\b(authori[sz]ed user|usuari[oa] autorizad[oa])")
 # "the do-not-market list", "lista de no contactar": a place, not a negation ("take me off the DNM list").
+# The government's registry is not the carrier's list: "Call the do not call number to register", "the
+# national do-not-call registry" (a chain letter, a question about it)
+_NATIONAL_REGISTRY = re.compile(r"\b(?:(?:national|federal|ftc|government|gov) do[- ]not[- ]call(?:[- ](?:list|registry))?"
+                                r"|do[- ]not[- ]call (?:registry|number|website|site|hotline)|donotcall\.gov"
+                                r"|registro nacional de no llamar)\b")
 _DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(ing)?|no[- ](contactar|llamar|publicidad)"
                           r"|no[- ](marketing|mercadeo|promotions?|promos?|ads|offers|sales)(?=[- ]list)"
                           r"|(?<=lista de )no (comercializar|mercadeo)"
@@ -125,6 +141,12 @@ _SIN_EFECTO = re.compile(r"\b(dejen|dejar|deje|quede|quedar) sin efecto\b")
 _THE_BLOCK = re.compile(r"\b(the|my|this|that|your|any) ((?:marketing |promo |ad |privacy )?)block\b")
 _HACE_FALTA = re.compile(r"\bhace falta\b")
 _PUEDE_QUE = re.compile("puede que")
+_AMOUNT_OFF = re.compile(r"(\d\s*(?:%|percent|dollars|bucks)?) off\b")  # "$10 off": a discount, not "turn off"
+_ME_ACUERDO = re.compile(r"\b(me|te|se|nos) acuerdo\b")
+# "si" typed without its accent before a pronoun or "no" is "if", not "yes": "si me vuelven a llamar",
+# "si no se puede" (but "si me interesa", "SI QUIERO" say yes; an accented "sí" is always yes)
+_SI_IF = re.compile(r"\bsi (?=(?:me|te|se|nos|les?|l[oa]s?|no|ya|usted|ustedes)\b(?! (?:interesa|interesan|gusta|gustan|"
+                    r"gustaria|encanta|encantan|quiero|queremos|acepto|autorizo|deseo)\b))", re.I)
 
 
 def _bare_contraction(m: re.Match[str]) -> str:
@@ -136,6 +158,7 @@ def _bare_contraction(m: re.Match[str]) -> str:
 _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("nt",), _BARE_CONTRACTION, _bare_contraction),
     (("dn", "don", "doo"), _DONT_TYPO, "do not"),
+    (("call", "llamar"), _NATIONAL_REGISTRY, " nationalregistry "),
     (("not", "contactar", "llamar", "publicidad", "exclusion", "comercializar", "mercadeo", "marketing", "promo", "ads",
       "offers", "sales"),
      _DO_NOT_LIST, " dnmlist "),
@@ -148,6 +171,8 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("block",), _THE_BLOCK, r"\1 \2restriction"),  # "lift the block on promos": the state, not a verb
     (("hace falta",), _HACE_FALTA, "necesito"),  # "ya no hace falta la restricción": no longer needed
     (("puede que",), _PUEDE_QUE, "puedeque"),
+    ((" off",), _AMOUNT_OFF, r"\1 discount"),
+    (("acuerdo",), _ME_ACUERDO, r"\1 recuerdo"),  # "no me acuerdo qué escogí": remembering, not agreeing
     (("back", "bcak", "bakc", "bak"), _TAKE_BACK, "withdraw"),  # "take back my consent": withdraw it; "... my opt-out": undo it
     (("fuera",), _LEAVE_OUT, "excluir"),  # "no me dejen fuera de las promociones"
     (("turn", "switch"), _TURN_ON, "enable"),
@@ -157,6 +182,8 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
 
 def normalize(text: str) -> str:
     """Lower case, accents and apostrophe variants folded, "n't" split off, every number is "0"."""
+    if "si " in text or "Si " in text or "SI " in text:
+        text = _SI_IF.sub("sicond ", text)  # before folding: only the unaccented "si"
     text = fold(text)  # the folding the safety net reads too (classify.fold)
     for needs, pattern, replacement in _REWRITES:
         for part in needs:  # most text holds none of what the pattern needs (a loop: any() costs 3x)
@@ -169,8 +196,8 @@ def normalize(text: str) -> str:
 # What words mean for this task. A word maps to one concept; _PREFIXES catch inflected forms.
 _LEXICON = {
     "neg": "not no never nor nunca ni jamas nope nah sin without nada ningun ninguna ninguno",
-    "stop": "stop stopped stopping quit cease discontinue halt enough basta alto paren parar pare dejen dejar deje "
-            "terminate end restrict restricted restrinjan restringir limit limiten revoke revoco revocar withdraw withdrawing withdrawn retiro retirar pull pulling disable "
+    "stop": "stop stopped stopping quit cease refrain discontinue halt enough basta alto paren parar pare dejen dejar deje "
+            "terminate end restrict restricted restrinjan restringir limit limiten revoke revoco revocar withdraw withdrawing withdrawn withdrawal retiro retirar pull pulling disable "
             "desactiven desactivar block bloqueen bloquear suspend cancel cancelen cancelar cancela off "
             "cancelled suspended blocked revocado revocada retirado retirada cancelado cancelada suspendido "
             "suspendida bloqueado bloqueada restringido restringida withhold withholding withheld blocking "
@@ -181,11 +208,12 @@ _LEXICON = {
     "add": "opt-in activen enable add include included enroll subscribe resubscribe re-subscribe alta agreguen agregar agreguenme "
            "suscribanme suscribirme sign signup join reinstate reenroll re-enroll optin "
            "participate participating participar",
-    "again": "again back anymore resume restore reactivate re-enable reenable return volver vuelvan vuelvo nuevo "
+    "again": "again back bak anymore resume restore reactivate re-enable reenable return volver vuelvan vuelvo nuevo "
              "otra reanuden restablezcan reactiven mistake mistakenly accidentally accident "
              "error equivoque equivocado previous earlier before antes",
     # setting a request aside: "ignore my previous opt-out request", "undo the opt-out", "olviden mi baja"
     "void": "undo reverse revert ignore ignoren ignorar disregard forget olviden olvidar olvida rescind rescindan "
+            "olvidenlo olvidenla olvidalo olvidala olvidelo olvidela ignorenlo ignorenla "
             "retract deshacer deshagan reviertan revertir",
     "consent": "consent consents permission approval approve approved authorize authorise authorized allow "
                "allowing agree agreed accept accepted granted permit fine okay ok autorizo autorizar "
@@ -205,8 +233,10 @@ _LEXICON = {
     "use": "use using used share sharing usen usar utilicen utilizar uso compartan compartir vendan mining "
            "profiling tracking disclose",
     "question": "what why how which who when whether cual quien cuando donde where explain mean significa "
+                "explicar explicarme expliquen expliquenme explique expliqueme "
                 "understand entiendo idea sure seguro decide think pensar",
     "support": "bill billing charge charged charges fee fees payment pay paid refund internet wifi wi-fi router "
+               "autopago tono nationalregistry "
                "modem signal outage contract plan upgrade factura cobro cobraron cargo pago pague reembolso senal "
                "servicio contrato technician tecnico voicemail password contrasena pin sim app store tienda "
                "repair insurance battery screen pantalla line linea phone telefono celular cell 0g activate activar "
@@ -233,7 +263,7 @@ _LEXICON = {
     "objection": "problem problema problemas mind molesta importa objection objections inconveniente "
                  "denial refusal negativa objecion",  # "withdraw that denial", "retiro mi negativa"
     "dnm": "dnmlist suppression",
-    "cond": "unless only except excepto salvo solo solamente provided mientras partial parcial instead aslongas if segun "
+    "cond": "unless only except excepto salvo solo solamente provided mientras partial parcial instead aslongas if sicond segun "
             "depending depends depende",
     "footer": "footercommand",
     "outstate": "exclusion restriction restrictions restriccion bloqueo",
@@ -244,7 +274,7 @@ _PREFIXES = (("exclu", "remove"), ("inclu", "add"), ("autoriz", "consent"), ("co
              ("permi", "consent"), ("acept", "consent"), ("aprob", "consent"), ("aprueb", "consent"),
              ("public", "mkt"), ("promo", "mkt"), ("ofert", "mkt"), ("mercad", "mkt"), ("market", "mkt"),
              ("advert", "mkt"), ("comercializ", "mkt"), ("cobr", "support"), ("unsub", "remove"), ("suscri", "add"),
-             ("subscri", "add"), ("factur", "support"),
+             ("subscri", "add"), ("factur", "support"), ("desuscri", "remove"), ("desinscri", "remove"),
              # Spanish verbs with their pronouns attached ("quítenla", "retiren", "bórrenlo", "revoquen")
              ("retir", "stop"), ("revoc", "stop"), ("revok", "stop"), ("revoqu", "stop"), ("quiten", "remove"),
              ("borren", "remove"), ("eliminen", "remove"), ("saquen", "remove"))
@@ -264,6 +294,7 @@ _SET_ASIDE = frozenset(("that", "it", "this", "eso", "esto"))  # "scratch that",
 # negation stops: what follows is wanted, so it is not marked negated.
 _NEGATIVE_VERBS = frozenset({"stop", "remove", "refuse", "objection"})
 _PAST_AUXILIARIES = frozenset(("did", "had", "has", "have"))
+_PAST_FORMS = ("ed", "aron", "ieron")  # "financed", "sacaron", "abrieron"
 _PAST_CONSENT = frozenset(("acepte", "aprobe", "consenti", "permiti"))  # "nunca acepté", accents folded
 _WORD_OR_MARK = re.compile(r"[a-z]+(?:-[a-z]+)?|[?\u00bf.!,;:\n]")
 # A clause that starts "should I / do I / is my / would opting ..." asks something (typed questions often
@@ -376,6 +407,7 @@ def concepts(normalized: str) -> list[str]:
     seq: list[str] = []  # concepts in order; "|" ends a clause
     scope, previous, before = 0, "", ""
     negated_past = False  # the negation follows "did / had / has / have"
+    told = False  # a verb in a past form was written in this sentence ("financed", "sacaron")
     stated = False  # the opt-out state or the list was named in this sentence
     refused = False  # ... or a refusal was written in it ("keeping my info out of promotions")
     objections: list[int] = []  # where in seq the word "objection" itself stands, not negated
@@ -391,11 +423,12 @@ def concepts(normalized: str) -> list[str]:
             before, previous, word = previous, word, "exclusion"  # "my opt-out", "mi baja": the state, not the verb
         else:
             before, previous, word = previous, word, (
-                "optin" if word == "in" and (previous in ("opt", "back", "opted", "opting") or (
+                "optin" if word == "in" and (previous in ("opt", "back", "bak", "bck", "opted", "opting") or (
                     before == "opt" and previous in _OPT_OBJECTS)) else word)
         if len(word) == 1 and word in "?\u00bf.!,;:\n":
             scope = 0
             stated = stated and word == ","  # a restriction named earlier in the sentence
+            told = told and word == ","
             refused = refused and word == ","
             seq.append("q" if word in "?\u00bf" else "|")
         elif word in _SCOPE_BREAKS or (word == "sin" and i + 1 < len(words) and words[i + 1] == "embargo"):
@@ -406,10 +439,12 @@ def concepts(normalized: str) -> list[str]:
             # ("I can not send pictures", "no puedo mandar mensajes con fotos": what the sender cannot
             # do is a support question, not a refusal; "you can not use my data" still refuses)
             scope = _NEGATION_SCOPE
-            negated_past = before in _PAST_AUXILIARIES  # (previous is this word by now)
+            # (previous is this word by now) "without my consent" after "financed": what was done, told
+            negated_past = before in _PAST_AUXILIARIES or (told and word in ("without", "sin"))
             seq.append("neg")
         else:
             concept = _concept(word)
+            told = told or (len(word) > 4 and word.endswith(_PAST_FORMS))
             # "no longer" is one negation (`before` is the word before this one by now)
             if not (word == "longer" and before in _NEGATIONS):
                 scope = max(0, scope - 1)
@@ -422,7 +457,7 @@ def concepts(normalized: str) -> list[str]:
                 reverse = _reverses(seq, concept, word, before, stated, following) or (
                     # a refusal set aside after it is written: "whatever I said about keeping my info out
                     # of promotions, scratch that", "no marketing, forget it"
-                    concept == "void" and refused and following in _SET_ASIDE)
+                    concept == "void" and refused and (following in _SET_ASIDE or word.endswith(_PRONOUNS)))
                 if reverse:
                     # the stop or remove verb that undoes the restriction asks for no stop: it is the reversal
                     # (within the clause: "|" and "q" end one, so "Stop? My objection is withdrawn" keeps its stop)
@@ -481,6 +516,29 @@ def _asks_to_stop(text_features: str) -> bool:
     return last_stop > last_go_on
 
 
+# A change of mind ("Then again, ...", "or actually", "o mejor", "pensándolo bien"): what follows the last
+# one decides nothing when it asks the other way ("Stop the ads. Then again, reinstate my consent")
+_CHANGE_OF_MIND = re.compile(r"\b(?:then again|or actually|actually,? no|on second thought|or maybe|or rather|o mejor|"
+                             r"mejor no|pensandolo bien|o talvez|o quizas?|bueno,? no)\b")
+_GRANTING = frozenset(("c_add", "c_consent", "c_again", "c_reverse", "c_give", "c_use", "c_yes"))
+
+
+def _changes_mind(normalized: str, best: str) -> bool:
+    """After the last change-of-mind marker, the customer asks the other way than `best`: for an opt-out,
+    a grant, a restored consent or a use of data with no refusal ("o mejor ... ya pueden usar mis datos
+    para promociones"); for an opt-in, a refusal with no grant ("you can market to me or actually please
+    opt out my account")."""
+    found = None
+    for found in _CHANGE_OF_MIND.finditer(normalized):
+        pass
+    if found is None:
+        return False
+    after = set(c for c in concepts(normalized[found.end():]) if c.count("_") == 1)
+    if best == Intent.OPT_OUT.value:
+        return bool(after & _GRANTING) and not after & _REFUSALS
+    return bool(after & _REFUSALS) and not after & (_GRANTING - {"c_use", "c_yes"})
+
+
 def _refuses_use(text_features: str) -> bool:
     """A negated use of data, contact or marketing ("no quiero que usen mis datos", "don't send me
     offers", "no promos"), and nothing that undoes a restriction ("ignoren mi solicitud de no usar mis
@@ -519,14 +577,26 @@ def _names_a_topic_only(text_features: str) -> bool:
     return all(t in _TOPICS for t in _concept_words(text_features))
 
 
+_THREAT = re.compile(r"\b(?:fcc|queja|complaint|complain|report|reportar|denuncia|demanda|demandar|sue|lawyer|abogado|"
+                     r"attorney|switch(?:ing)?|cambio de compania|me cambio|cambiarme|switch carriers|leave you|"
+                     r"me voy con)\b")
+_ASKING_NOW = frozenset(("c_stop", "c_remove", "c_refuse", "c_consent", "c_add", "c_dnm", "c_outstate", "c_nuse",
+                         "c_nmkt", "c_nsend", "c_nconsent", "c_nwant"))
+_SENTENCES = re.compile(r"[.!?;\n]+")
+
+
 def _sets_a_condition(model_text: str, text_features: str) -> bool:
     """The message sets a condition or a limit on its request (a `cond` concept, a polite "if" aside), or
     asks for part of it."""
-    if _PARTIAL.search(text_features):
+    if _PARTIAL.search(text_features) or _KEEPS_PART.search(text_features):
         return True
     if not _CONDITION.search(text_features):
         return False
-    return bool(_CONDITION.search(features(_POLITE_IF.sub("polite", normalize(model_text)))))
+    # a condition that only threatens ("Si me vuelven a llamar voy a poner una queja con la FCC", "if you
+    # call again I'm switching carriers") limits no request: it counts only beside a request word
+    return any(_CONDITION.search(f) and not (_THREAT.search(f) and not set(_concept_words(f)) & _ASKING_NOW)
+               for f in map(features, _SENTENCES.split(_POLITE_IF.sub("polite", normalize(model_text))))
+               if not _REPORTED.search(f))
 
 
 def _said_now(text: str, stops_told: bool = False) -> str:
@@ -753,6 +823,8 @@ class SpacyIntentClassifier:
             # "Quiero la exclusión. No quiero que vuelvan a usar mis datos para promociones": the opt-in
             # answer is read over a refusal of the use of data, of contact or of marketing
             reason = "model:intent opt_in_beside_a_refusal"
+        elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and _changes_mind(normalize(model_text), best):
+            reason = "model:intent changes_mind"
         elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and self._clauses_conflict(text, best):
             reason = "model:intent clauses_conflict"
         elif best == Intent.OPT_IN.value and scores[best] < OPT_IN_SURE and self._opt_in_doubted(text):
@@ -895,6 +967,13 @@ class SpacyIntentClassifier:
         docs = self._clause_reads(text)[3]
         aside = [len(cats) >= CONFLICT_LONG_CLAUSES and not set(_concept_words(doc)) & _REQUEST_CONCEPTS
                  for doc in docs]
+        if best == Intent.OPT_OUT.value:
+            # a question or a doubt that only asks what this is, before the last clause that asks to opt
+            # out ("I don't know what CPNI is ... Opt me out", "What is this? Remove me"): the customer
+            # decided after it
+            last = max((i for i, c in enumerate(cats) if c[best] >= CONFLICT_SCORE), default=-1)
+            aside = [a or (i < last and not set(_concept_words(doc)) & _DECIDING)
+                     for i, (a, doc) in enumerate(zip(aside, docs))]
         # two of opt_out / opt_in / ambiguous each read clearly in some clause (no clause can be two)
         read = {label for label in _CONFLICTING
                 if any(c[label] >= CONFLICT_SCORE and (label == best or not t)

@@ -495,18 +495,34 @@ class _ByWords:
 
 
 def test_an_opt_in_a_clause_doubts_goes_to_a_person_unless_the_model_is_sure() -> None:
-    text = "Doy mi consentimiento para el uso de mi CPNI. O mejor, no tienen mi autorizacion."
-    doubting = [("cpni. o mejor", {"opt_in": 0.85, "ambiguous": 0.15}),  # the whole message
-                ("no tienen", {"ambiguous": 0.6, "opt_out": 0.4})]  # one clause: a doubt, below the conflict score
+    text = "Doy mi consentimiento para el uso de mi CPNI. No estoy seguro de que me convenga."
+    doubting = [("cpni. no estoy", {"opt_in": 0.85, "ambiguous": 0.15}),  # the whole message
+                ("no estoy", {"ambiguous": 0.6, "opt_out": 0.4})]  # one clause: a doubt, below the conflict score
     result = _ByWords(doubting, {"opt_in": 1.0}).real.classify("", text)
     assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_doubted" in result.reasons
-    sure = [("cpni. o mejor", {"opt_in": 0.95, "ambiguous": 0.05}), *doubting[1:]]
+    sure = [("cpni. no estoy", {"opt_in": 0.95, "ambiguous": 0.05}), *doubting[1:]]
     assert _ByWords(sure, {"opt_in": 1.0}).real.classify("", text).intent is Intent.OPT_IN
     # a clause about something else is no doubt
     other = "Doy mi consentimiento para el uso de mi CPNI. Also, mi telefono no prende."
     plain = _ByWords([("cpni. also", {"opt_in": 0.85, "unrelated": 0.15}), ("prende", {"unrelated": 1.0})],
                      {"opt_in": 1.0})
     assert plain.real.classify("", other).intent is Intent.OPT_IN
+
+
+def test_a_change_of_mind_that_asks_the_other_way_goes_to_a_person_however_sure_the_model() -> None:
+    sure_in = _ByWords([], {"opt_in": 0.99, "ambiguous": 0.01}).real
+    for text in ("Doy mi consentimiento para el uso de mi CPNI. O mejor, no tienen mi autorizacion.",
+                 "remove the privacy restriction, you can market to me or actually please opt out my account"):
+        result = sure_in.classify("", text)
+        assert result.intent is Intent.AMBIGUOUS and "model:intent changes_mind" in result.reasons, text
+    sure_out = _ByWords([], {"opt_out": 0.99, "ambiguous": 0.01}).real
+    for text in ("Please stop selling my data and stop the ads. Then again, please reinstate my consent.",
+                 "no usen mi informacion o mejor ya pueden usar mis datos para promociones"):
+        result = sure_out.classify("", text)
+        assert result.intent is Intent.AMBIGUOUS and "model:intent changes_mind" in result.reasons, text
+    # the same way after the change of mind is no change: "or actually just opt me out of everything"
+    for text in ("Stop the promos, or actually just opt me out of everything.", "Opt me out. Or actually, stop using my data."):
+        assert sure_out.classify("", text).intent is Intent.OPT_OUT, text
 
 
 def test_in_a_long_letter_a_doubt_without_a_request_word_is_the_story() -> None:
@@ -587,19 +603,31 @@ def test_an_objection_refuses_and_a_negated_inclusion_excludes_unless_the_clause
 def test_a_clause_that_only_names_a_topic_is_no_doubt_beside_a_request() -> None:
     text = "I got your letter about CPNI. I do not give permission."
     rules = [("cpni. i do not", {"opt_out": 0.95, "ambiguous": 0.05}),  # the whole messages
-             ("cpni? i do not", {"opt_out": 0.95, "ambiguous": 0.05}),
+             ("permission. what", {"opt_out": 0.95, "ambiguous": 0.05}),
              ("letter", {"ambiguous": 0.9, "opt_out": 0.1})]  # a preamble the model reads as a doubt
     model = _ByWords(rules, {"opt_out": 1.0}).real
     assert model.classify("", text).intent is Intent.OPT_OUT
-    # a clause that asks something still conflicts with the request
-    asked = model.classify("", "What is this letter about CPNI? I do not give permission.")
+    # a clause that asks something after the request still conflicts with it
+    asked = model.classify("", "I do not give permission. What is this letter about CPNI?")
     assert asked.intent is Intent.AMBIGUOUS and "model:intent clauses_conflict" in asked.reasons
 
 
+def test_a_question_or_a_doubt_before_the_last_opt_out_clause_is_no_conflict() -> None:
+    rules = [("opt me out", {"opt_out": 0.95, "ambiguous": 0.05}),  # the request clause and the whole messages
+             ("do not know", {"ambiguous": 0.98, "opt_out": 0.02}),  # a doubt by its words, no request word in it
+             ("should i", {"ambiguous": 0.9, "opt_out": 0.1})]
+    model = _ByWords(rules, {"opt_out": 1.0}).real
+    decided = model.classify("", "I do not know what CPNI is. Opt me out.")
+    assert decided.intent is Intent.OPT_OUT, decided.reasons
+    # a doubt that holds a request word ("should I opt out?") still conflicts, before or after
+    for text in ("Should I opt out? Opt me out.", "Opt me out. I do not know what CPNI is."):
+        assert model.classify("", text).intent is Intent.AMBIGUOUS, text
+
+
 def test_the_clause_checks_of_one_message_score_its_clauses_once() -> None:
-    text = "Doy mi consentimiento para el uso de mi CPNI. O mejor, no tienen mi autorizacion."
-    scripted = _ByWords([("cpni. o mejor", {"opt_in": 0.85, "ambiguous": 0.15}),
-                         ("no tienen", {"ambiguous": 0.6, "opt_out": 0.4})], {"opt_in": 1.0})
+    text = "Doy mi consentimiento para el uso de mi CPNI. No estoy seguro de que me convenga."
+    scripted = _ByWords([("cpni. no estoy", {"opt_in": 0.85, "ambiguous": 0.15}),
+                         ("no estoy", {"ambiguous": 0.6, "opt_out": 0.4})], {"opt_in": 1.0})
     model, batches = scripted.real, []
     score = model._scores
     model._scores = lambda texts: batches.append(len(texts)) or score(texts)
