@@ -823,7 +823,8 @@ class SpacyIntentClassifier:
             # "Quiero la exclusión. No quiero que vuelvan a usar mis datos para promociones": the opt-in
             # answer is read over a refusal of the use of data, of contact or of marketing
             reason = "model:intent opt_in_beside_a_refusal"
-        elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and _changes_mind(normalize(model_text), best):
+        elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and _changes_mind(
+                text_features.rsplit("\n\n", 1)[0], best):  # (the normalized text the model read)
             reason = "model:intent changes_mind"
         elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and self._clauses_conflict(text, best):
             reason = "model:intent clauses_conflict"
