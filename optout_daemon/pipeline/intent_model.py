@@ -402,12 +402,21 @@ def _settle(seq: list[str], objections: list[int]) -> None:
         start = end + 1
 
 
+def _told_before(words: list[str], i: int) -> bool:
+    """A verb in a past form ("financed", "sacaron") is written before words[i] in its sentence."""
+    for word in reversed(words[:i]):
+        if word in "?\u00bf.!;:\n":
+            return False
+        if len(word) > 4 and word.endswith(_PAST_FORMS):
+            return True
+    return False
+
+
 def concepts(normalized: str) -> list[str]:
     """Concept tokens of normalized text: c_<concept>, c_n<concept> inside a negation, and pairs."""
     seq: list[str] = []  # concepts in order; "|" ends a clause
     scope, previous, before = 0, "", ""
     negated_past = False  # the negation follows "did / had / has / have"
-    told = False  # a verb in a past form was written in this sentence ("financed", "sacaron")
     stated = False  # the opt-out state or the list was named in this sentence
     refused = False  # ... or a refusal was written in it ("keeping my info out of promotions")
     objections: list[int] = []  # where in seq the word "objection" itself stands, not negated
@@ -428,7 +437,6 @@ def concepts(normalized: str) -> list[str]:
         if len(word) == 1 and word in "?\u00bf.!,;:\n":
             scope = 0
             stated = stated and word == ","  # a restriction named earlier in the sentence
-            told = told and word == ","
             refused = refused and word == ","
             seq.append("q" if word in "?\u00bf" else "|")
         elif word in _SCOPE_BREAKS or (word == "sin" and i + 1 < len(words) and words[i + 1] == "embargo"):
@@ -440,11 +448,10 @@ def concepts(normalized: str) -> list[str]:
             # do is a support question, not a refusal; "you can not use my data" still refuses)
             scope = _NEGATION_SCOPE
             # (previous is this word by now) "without my consent" after "financed": what was done, told
-            negated_past = before in _PAST_AUXILIARIES or (told and word in ("without", "sin"))
+            negated_past = before in _PAST_AUXILIARIES or (word in ("without", "sin") and _told_before(words, i))
             seq.append("neg")
         else:
             concept = _concept(word)
-            told = told or (len(word) > 4 and word.endswith(_PAST_FORMS))
             # "no longer" is one negation (`before` is the word before this one by now)
             if not (word == "longer" and before in _NEGATIONS):
                 scope = max(0, scope - 1)
