@@ -52,12 +52,20 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # shown by evaluate(): what a deci
 CONFLICT_SCORE = 0.7
 _CONFLICTING = (Intent.OPT_OUT.value, Intent.OPT_IN.value, Intent.AMBIGUOUS.value)
 CONFLICT_LONG_CLAUSES = 4  # ... from this many clauses, a doubt must hold a request word (_REQUEST_CONCEPTS)
-_REQUEST_CONCEPTS = frozenset(f"c_{n}{c}" for n in ("", "n") for c in (
+
+
+def _said_or_negated(*names: str) -> frozenset[str]:
+    """The concept tokens of names, as said and inside a negation: "c_stop", "c_nstop"."""
+    return frozenset(f"c_{n}{c}" for n in ("", "n") for c in names)
+
+
+_ASKED = _said_or_negated("question", "qstart", "q")
+_REQUEST_CONCEPTS = _said_or_negated(
     "stop", "remove", "add", "consent", "refuse", "reverse", "dnm", "outstate", "give", "objection", "use", "send",
-    "keep", "again", "hedge", "question", "qstart", "q", "want"))
-_DECIDING = frozenset(f"c_{n}{c}" for n in ("", "n") for c in (
-    "stop", "remove", "add", "consent", "refuse", "reverse", "dnm", "outstate", "give", "objection", "use", "send",
-    "keep", "again", "hedge", "cond", "yes", "want", "void"))
+    "keep", "again", "hedge", "want") | _ASKED
+# ... and what decides something, for the doubt before an opt-out request: a request word, a condition,
+# a "yes", a void word, not a question
+_DECIDING = (_REQUEST_CONCEPTS - _ASKED) | _said_or_negated("cond", "yes", "void")
 CONFLICT_SHIFT = 0.5
 # Mail that reads unrelated as a whole but has a clause reading opt_in at REQUEST_CLAUSE_SCORE or more
 # ("Quiero suscribirme otra vez. También, ¿por qué subió mi factura?") gets the same shift: a person
@@ -587,8 +595,7 @@ def _names_a_topic_only(text_features: str) -> bool:
 _THREAT = re.compile(r"\b(?:fcc|queja|complaint|complain|report|reportar|denuncia|demanda|demandar|sue|lawyer|abogado|"
                      r"attorney|switch(?:ing)?|cambio de compania|me cambio|cambiarme|switch carriers|leave you|"
                      r"me voy con)\b")
-_ASKING_NOW = frozenset(("c_stop", "c_remove", "c_refuse", "c_consent", "c_add", "c_dnm", "c_outstate", "c_nuse",
-                         "c_nmkt", "c_nsend", "c_nconsent", "c_nwant"))
+_ASKING_NOW = _REFUSALS | {"c_consent", "c_add", "c_dnm", "c_outstate", "c_nwant"}  # a request, either way
 _SENTENCES = re.compile(r"[.!?;\n]+")
 
 
