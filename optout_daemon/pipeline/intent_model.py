@@ -155,6 +155,8 @@ _ME_ACUERDO = re.compile(r"\b(me|te|se|nos) acuerdo\b")
 # "si no se puede" (but "si me interesa", "SI QUIERO" say yes; an accented "sí" is always yes)
 _SI_IF = re.compile(r"\bsi (?=(?:me|te|se|nos|les?|l[oa]s?|no|ya|usted|ustedes)\b(?! (?:interesa|interesan|gusta|gustan|"
                     r"gustaria|encanta|encantan|quiero|queremos|acepto|autorizo|deseo)\b))", re.I)
+# ... and before "(me) pueden / podrían / hacen el favor" it is a polite "if you could", no condition
+_SI_POLITE = re.compile(r"\bsi (?=(?:(?:me|nos|les?) )?(?:pueden|puede|podr[ií]an|podr[ií]a|hacen|hace)\b)", re.I)
 
 
 def _bare_contraction(m: re.Match[str]) -> str:
@@ -191,7 +193,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
 def normalize(text: str) -> str:
     """Lower case, accents and apostrophe variants folded, "n't" split off, every number is "0"."""
     if "si " in text or "Si " in text or "SI " in text:
-        text = _SI_IF.sub("sicond ", text)  # before folding: only the unaccented "si"
+        text = _SI_IF.sub("sicond ", _SI_POLITE.sub("sipolite ", text))  # before folding: only the unaccented "si"
     text = fold(text)  # the folding the safety net reads too (classify.fold)
     for needs, pattern, replacement in _REWRITES:
         for part in needs:  # most text holds none of what the pattern needs (a loop: any() costs 3x)
@@ -333,7 +335,9 @@ _NO_CONCEPT = frozenset({"opting", "opted", "opts"})  # "opting" is not a typo o
 _REAL_WORDS = frozenset("thank there james every padre parte parent forgot usted sobre desde cause after thing "
                         "great chance world stage "
                         # first and last names met in signatures ("Nadia" is not "nada", "Chase" not "cease")
-                        "denise linda patel charles emily carol heather olivia megan billy albert nadia chase".split())
+                        "denise linda patel charles emily carol heather olivia megan billy albert nadia chase "
+                        # "I can provide the POA document" is not "provided (that)", a condition
+                        "provide provides providing".split())
 
 
 @functools.lru_cache(maxsize=1 << 16)  # the fuzzy look-up tries every deletion: words repeat, remember them
@@ -597,6 +601,7 @@ _THREAT = re.compile(r"\b(?:fcc|queja|complaint|complain|report|reportar|denunci
                      r"me voy con)\b")
 _ASKING_NOW = _REFUSALS | {"c_consent", "c_add", "c_dnm", "c_outstate", "c_nwant"}  # a request, either way
 _SENTENCES = re.compile(r"[.!?;\n]+")
+_QUOTED = re.compile(r"[\"\u201c][^\"\u201c\u201d\n]{1,120}[\"\u201d]")
 
 
 def _sets_a_condition(model_text: str, text_features: str) -> bool:
@@ -608,9 +613,10 @@ def _sets_a_condition(model_text: str, text_features: str) -> bool:
         return False
     # a condition that only threatens ("Si me vuelven a llamar voy a poner una queja con la FCC", "if you
     # call again I'm switching carriers") limits no request: it counts only beside a request word
+    # (what is quoted inside a sentence, "hey! you qualify", ends no sentence)
+    said = _QUOTED.sub("quote", _POLITE_IF.sub("polite", normalize(model_text)))
     return any(_CONDITION.search(f) and not (_THREAT.search(f) and not set(_concept_words(f)) & _ASKING_NOW)
-               for f in map(features, _SENTENCES.split(_POLITE_IF.sub("polite", normalize(model_text))))
-               if not _REPORTED.search(f))
+               for f in map(features, _SENTENCES.split(said)) if not _REPORTED.search(f))
 
 
 def _said_now(text: str, stops_told: bool = False) -> str:
