@@ -985,16 +985,14 @@ class SpacyIntentClassifier:
             return False
         # in a long letter, a clause that reads as a doubt but holds no word of a request ("I can provide
         # the POA document if needed", "who is 91 and lives in assisted care") is the story, not a hedge
-        docs = self._clause_reads(text)[3]
-        aside = [len(cats) >= CONFLICT_LONG_CLAUSES and not set(_concept_words(doc)) & _REQUEST_CONCEPTS
-                 for doc in docs]
-        if best == Intent.OPT_OUT.value:
-            # a question or a doubt that only asks what this is, before the last clause that asks to opt
-            # out ("I don't know what CPNI is ... Opt me out", "What is this? Remove me"): the customer
-            # decided after it
-            last = max((i for i, c in enumerate(cats) if c[best] >= CONFLICT_SCORE), default=-1)
-            aside = [a or (i < last and not set(_concept_words(doc)) & _DECIDING)
-                     for i, (a, doc) in enumerate(zip(aside, docs))]
+        said = [set(_concept_words(doc)) for doc in self._clause_reads(text)[3]]
+        # ... and, for an opt-out answer, a question or a doubt that only asks what this is, before the last
+        # clause that asks to opt out ("I don't know what CPNI is ... Opt me out", "What is this? Remove
+        # me"): the customer decided after it
+        last = max((i for i, c in enumerate(cats) if c[best] >= CONFLICT_SCORE), default=-1) \
+            if best == Intent.OPT_OUT.value else -1
+        aside = [(len(cats) >= CONFLICT_LONG_CLAUSES and not words & _REQUEST_CONCEPTS)
+                 or (i < last and not words & _DECIDING) for i, words in enumerate(said)]
         # two of opt_out / opt_in / ambiguous each read clearly in some clause (no clause can be two)
         read = {label for label in _CONFLICTING
                 if any(c[label] >= CONFLICT_SCORE and (label == best or not t)
