@@ -100,6 +100,13 @@ class Daemon:
             dead = procs.dead()
             if dead and not self.stopping.is_set():
                 raise RuntimeError("; ".join(dead))
+            if not self.stopping.is_set():
+                starved_after = self.settings.worker.starved_after_seconds
+                for name in await asyncio.to_thread(procs.replace_starved, starved_after):
+                    log.warning("worker_starved", worker=name, heartbeat_older_than_s=starved_after,
+                                action="replaced by a worker at nice 5 (not SCHED_IDLE) until the daemon restarts",
+                                hint="other processes keep every core busy; worker.yield_to_intake = false "
+                                     "starts workers at nice 5")
             if procs.oldest_heartbeat_age() < stale_after:
                 self.health.beat("worker")
             await self._sleep(0.5)

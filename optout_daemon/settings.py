@@ -64,6 +64,9 @@ class WorkerSettings:
     idle_poll_seconds: float = 0.5
     yield_to_intake: bool = True
     """Worker processes run under Linux's SCHED_IDLE policy (else at nice 5): intake comes first."""
+    starved_after_seconds: float = 10.0
+    """A SCHED_IDLE worker whose heartbeat is this old (other work keeps every core busy) is replaced
+    by one at nice 5, so that no message waits on the host's other work for long."""
 
 
 @dataclass
@@ -385,6 +388,9 @@ def _validate(s: Settings) -> None:
                        ("console.login_attempts_per_minute", s.console.login_attempts_per_minute)):
         if value <= 0:
             raise bad(key, value, "use a number above 0")
+    if s.worker.starved_after_seconds <= 0 or s.worker.starved_after_seconds >= 30:
+        raise bad("worker.starved_after_seconds", s.worker.starved_after_seconds,
+                  "use a number of seconds above 0 and below 30 (the watchdog's limit)")
     if s.worker.max_attempts < 1:
         raise bad("worker.max_attempts", s.worker.max_attempts, "use 1 or more")
     if s.imap.enabled and not s.imap.accounts:

@@ -27,16 +27,20 @@ WORKER_NICENESS = 5
 
 class WorkerProcesses:
     def __init__(self, settings: Settings, count: int) -> None:
-        ctx = mp.get_context("spawn")
+        self.ctx = mp.get_context("spawn")
         self.settings = settings
-        self.wake = ctx.Event()
-        self.stop = ctx.Event()
-        self.observations: Any = ctx.Queue(maxsize=10000)
-        self.heartbeats = [ctx.Value("d", 0.0, lock=False) for _ in range(count)]
-        self.processes = [ctx.Process(target=_child_main, name=f"optout-worker-{i}", daemon=False,
-                                      args=(settings, self.wake, self.stop, self.observations, self.heartbeats[i],
-                                            os.getpid()))
-                          for i in range(count)]
+        self.wake = self.ctx.Event()
+        self.stop = self.ctx.Event()
+        self.observations: Any = self.ctx.Queue(maxsize=10000)
+        self.heartbeats = [self.ctx.Value("d", 0.0, lock=False) for _ in range(count)]
+        # Whether each worker runs under SCHED_IDLE; a starved one is replaced by one that does not.
+        self.idle_class = [settings.worker.yield_to_intake and hasattr(os, "SCHED_IDLE")] * count
+        self.processes = [self._process(i) for i in range(count)]
+
+    def _process(self, i: int) -> Any:
+        return self.ctx.Process(target=_child_main, name=f"optout-worker-{i}", daemon=False,
+                                args=(self.settings, self.wake, self.stop, self.observations, self.heartbeats[i],
+                                      os.getpid(), self.idle_class[i]))
 
     def start(self) -> None:
         for p in self.processes:
@@ -48,6 +52,30 @@ class WorkerProcesses:
     def oldest_heartbeat_age(self) -> float:
         now = time.time()
         return max((now - hb.value) if hb.value else 0.0 for hb in self.heartbeats)
+
+    def replace_starved(self, starved_after: float) -> list[str]:
+        """Replace each SCHED_IDLE worker whose heartbeat is older than starved_after by one at nice 5.
+
+        An idle-class worker only gets the CPU time nothing else wants: on a host whose other work
+        keeps every core busy it makes almost no progress, and its stale heartbeat would at last
+        withhold the watchdog and restart the whole daemon. Killing it is safe (the state of every
+        message is in the database; the replacement releases the dead worker's claims), and the
+        replacement keeps nice 5 until the daemon restarts.
+        """
+        now = time.time()
+        replaced = []
+        for i, p in enumerate(self.processes):
+            hb = self.heartbeats[i].value
+            if not (self.idle_class[i] and p.is_alive() and hb and now - hb > starved_after):
+                continue
+            p.kill()
+            p.join(5)
+            self.idle_class[i] = False
+            self.heartbeats[i].value = 0.0
+            self.processes[i] = self._process(i)
+            self.processes[i].start()
+            replaced.append(p.name)
+        return replaced
 
     def drain_observations(self, limit: int = 5000) -> list[tuple]:
         out = []
@@ -80,7 +108,8 @@ class WorkerProcesses:
         self.observations.cancel_join_thread()
 
 
-def _child_main(settings: Settings, wake: Any, stop: Any, observations: Any, heartbeat: Any, parent: int) -> None:
+def _child_main(settings: Settings, wake: Any, stop: Any, observations: Any, heartbeat: Any, parent: int,
+                idle_class: bool) -> None:
     try:  # Linux: the kernel sends us SIGTERM when the daemon dies, even by SIGKILL
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
@@ -92,10 +121,6 @@ def _child_main(settings: Settings, wake: Any, stop: Any, observations: Any, hea
     os.environ.pop("NOTIFY_SOCKET", None)
     try:  # intake first: a sender waiting for its 250 matters more than a message waiting to be read
         os.nice(WORKER_NICENESS)
-        if settings.worker.yield_to_intake and hasattr(os, "SCHED_IDLE"):
-            # nice alone still lets a busy worker delay the event loop's wake-ups by a scheduler
-            # slice; an idle-class task is preempted at once (bench/smtp_load.py: 0.65x -> 0.72x)
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except OSError:
         pass
 
@@ -109,6 +134,13 @@ def _child_main(settings: Settings, wake: Any, stop: Any, observations: Any, hea
     log = get_logger("optout.worker")
     engine = make_engine(settings.database.url, 2, settings.database.busy_timeout_seconds)
     worker = Worker(engine, Pipeline.from_settings(settings), settings, observer=_observer(observations))
+    if idle_class:  # after loading the model: start-up never waits on other work
+        try:
+            # nice alone still lets a busy worker delay the event loop's wake-ups by a scheduler
+            # slice; an idle-class task is preempted at once (bench/smtp_load.py: 0.65x -> 0.72x)
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError:
+            pass
     worker.release_dead_claims()
     log.info("worker_started", pid=os.getpid())
     while not stop.is_set() and os.getppid() == parent:

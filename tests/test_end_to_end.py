@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import email
 import os
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import select
@@ -53,6 +55,45 @@ def test_opt_out_over_smtp_is_recorded_and_confirmed_through_the_relay(tmp_path,
     wait_for(lambda: notice_status() == "sent", what="notice sent")
     if processes == "1":  # worker.yield_to_intake (default): the worker uses only what intake leaves
         assert [os.sched_getscheduler(p.pid) for p in d.daemon.worker_processes.processes] == [os.SCHED_IDLE]
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_a_worker_starved_by_other_work_is_replaced_at_nice_5_and_the_mail_is_processed(tmp_path, customers_csv,
+                                                                                        daemon_thread):
+    settings = make_settings(tmp_path, OPTOUT_WORKER_PROCESSES="1", OPTOUT_WORKER_STARVED_AFTER_SECONDS="2")
+    d = daemon_thread(settings)
+    import_rows(d.daemon.engine, read_csv(customers_csv, "US"))
+    procs = d.daemon.worker_processes
+    wait_for(lambda: os.sched_getscheduler(procs.processes[0].pid) == os.SCHED_IDLE, timeout=120,
+             what="the worker process loaded and under SCHED_IDLE")
+    starved = procs.processes[0].pid
+    cpu = {min(os.sched_getaffinity(0))}
+    # Another process of the host keeps the worker's only CPU busy: an idle-class task barely runs.
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        os.sched_setaffinity(hog.pid, cpu)
+        os.sched_setaffinity(starved, cpu)
+        for i in range(20):
+            assert send(d.smtp_port, make_message(subject="Stop", body="Please stop using my info for your ads.",
+                                                  message_id=f"<starved-{i}@example.net>")) == {}
+        wait_for(lambda: procs.processes[0].pid != starved, timeout=120, what="the starved worker replaced")
+        replacement = procs.processes[0].pid
+        wait_for(lambda: os.getpriority(os.PRIO_PROCESS, replacement) == 5, timeout=60, what="the replacement at nice 5")
+
+        engine = make_engine(settings.database.url).execution_options(readonly=True)
+
+        def statuses():
+            with engine.connect() as conn:
+                return conn.execute(select(InboundMessage.status)).scalars().all()
+
+        wait_for(lambda: sorted(statuses()) == ["processed"] * 20, timeout=120, what="every message processed")
+        assert os.sched_getscheduler(replacement) == os.SCHED_OTHER  # and stays so: it would starve again
+        with engine.connect() as conn:
+            assert conn.execute(select(ConsentState.state)).scalars().all() == ["opted_out"]
+            assert len(conn.execute(select(ConsentEvent)).all()) == 1  # replayed claims: recorded once
+    finally:
+        hog.kill()
+        hog.wait()
 
 
 def test_opt_out_from_another_address_confirms_to_sender_and_address_of_record(tmp_path, customers_csv,

@@ -74,6 +74,7 @@ def test_environment_overrides_the_file(tmp_path):
     ({"OPTOUT_POLICY_OPT_OUT_THRESHOLD": "1.5"}, "policy.opt_out_threshold = 1.5"),
     ({"OPTOUT_RETENTION_CONSENT_EVENT_YEARS": "0.5"}, "at least 1 year"),
     ({"OPTOUT_CLASSIFIER_KIND": "magic"}, "use model or keywords"),
+    ({"OPTOUT_WORKER_STARVED_AFTER_SECONDS": "45"}, "worker.starved_after_seconds = 45.0 is not allowed: use a number"),
 ])
 def test_bad_values_name_key_value_and_fix(env, needle):
     with pytest.raises(SettingsError) as err:
