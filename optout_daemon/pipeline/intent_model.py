@@ -98,7 +98,11 @@ _YES_ONLY = frozenset(("c_yes", "c_question", "c_q"))
 # condition ("I would be grateful if you would exclude my account", "si es posible").
 _CONDITION = re.compile(r"(?<!\S)c_n?cond(?!\S)")
 # ... and so does one that asks for part of it: "stop some of the promos", "opt out one line and opt in the other"
-_PARTIAL = re.compile(r"\b(some of|algunas de|algunos de|one line|una linea|the other|la otra|el otro)\b")
+_PARTIAL = re.compile(r"\b(some of|algunas de|algunos de|one line|una linea|the other|la otra|el otro|part of me|una parte de mi)\b"
+                      # "opt out the tablet line, leave my phone as it is", "but not for my wife's line"
+                      r"|\b(?:leave|keep|dejen|dejar)\s+(?:my|the|our|mi|la|el|nuestra)\s+(?:\w+\s+){0,2}?"
+                      r"(?:as (?:it is|is)|alone|the way it is|como esta|igual)\b"
+                      r"|\b(?:but|pero) not? (?:for|on|para|en) (?:my|the|our|mi|la|el|nuestra)\b")
 # ... or keeps part of what it stops: "stop using my info for ads, but the loyalty emails can stay",
 # "sáquenme de la publicidad pero sí quiero el boletín"
 _KEEPS_PART = re.compile(r"\b(?:but|pero|though|aunque)\b[^.!?\n]{0,60}?\b(?:can stay|can remain|(?:is|are) (?:fine|ok|okay|welcome)|"
@@ -113,7 +117,9 @@ _REPORTED = re.compile(r"\b(?:notice|letter|email|mail|policy|it|carta|aviso|cor
 # a number ("acct no. 757", "No. de cuenta 6260": a bare "acct no" clause read like a refusal).
 _CLAUSES = re.compile(r"(?!(?<=\d)\.\d|(?<=\bno)\.\s*(?:de\s+\w+\s*)?[#:\d])[.!?;\n]+\s*"
                       r"|\s+(?=(?:but|pero|then again|or actually|or maybe|o mejor|o tal vez|aunque|"
-                      r"however|sin embargo)\b)"
+                      r"however|sin embargo|bueno,? no s[eé]|well,? i (?:don'?t|do not|dont) know|"
+                      # a question tacked on without a mark: "do not use my information or would that affect my contract"
+                      r"or (?:would|will|does|do|is|should|can|could|am)(?= \w))\b)"
                       # a second speaker: "My wife says: STOP. I say: ..."
                       r"|(?<=\bsays):\s*|(?<=\bsay):\s*|(?<=\bdice):\s*|(?<=\bdigo):\s*", re.I)
 
@@ -150,6 +156,29 @@ _THE_BLOCK = re.compile(r"\b(the|my|this|that|your|any) ((?:marketing |promo |ad
 _HACE_FALTA = re.compile(r"\bhace falta\b")
 _PUEDE_QUE = re.compile("puede que")
 _AMOUNT_OFF = re.compile(r"(\d\s*(?:%|percent|dollars|bucks)?) off\b")  # "$10 off": a discount, not "turn off"
+_NOT_LIMITED = re.compile(r"\b(?:including|includes|include),? but not limited to\b|\bbut not limited to\b")
+_MEANWHILE = re.compile(r"\bmientras tanto\b")
+_JUST_THAT = re.compile(r"(^|[.!?,;:\n]\s*)(?:es )?solo que\b")
+_RAN_OUT = re.compile(r"\b(?:ran|run|runs|running) out of\b")  # "I ran out of data": not "out"
+_NOT_ARRIVING = re.compile(r"\bno (?:me |le |nos |te )?(?:llega|llegan|entra|entran|funciona|funcionan|carga|cargan)\b")
+# a service, a line or an account cancelled, closed or taken off the account: support, not marketing ("Quiero
+# cancelar esa línea", "Please remove my old number from the account", "Remove the extra line we don't use"),
+# unless marketing is named right after ("remove my number from your marketing list")
+_SERVICE_OBJECT = (r"(?:(?:my|the|this|that|his|her|our|their|an|a|esa|esta|mi|la|su|el|una|sus|mis|las|los)\s+)"
+                   r"(?:[\w'-]+\s+){0,2}?(?:lines?|accounts?|services?|plan|contract|numbers?|devices?|add-?on|features?|"
+                   r"users?|cards?|insurance|lineas?|cuentas?|servicios?|contrato|numeros?|equipos?|usuarios?|tarjetas?|"
+                   r"seguro)\b(?![^.!?\n]{0,30}\b(?:marketing|promo\w*|publicidad|ofertas?|offers?|ads|advertis\w*|mercad\w*|"
+                   r"lists?|listas?|mailing|cpni)\b)")
+_CANCEL_SERVICE = re.compile(r"\b(?:cancel|cancell?ed|cancell?ing|cancelar|cancelen|cancela|close|closing|cerrar|cierren|"
+                             r"suspend|suspendan|suspender|disconnect|dar de baja|den de baja|remove|delete|eliminen|eliminar|"
+                             r"quiten|quitar|borren)\s+(?=" + _SERVICE_OBJECT + ")")
+# "salirme del plan familiar": leaving a plan, not marketing
+_LEAVE_PLAN = re.compile(r"\bsali(?:r|rme|rnos|rse|mos)\s+(?=(?:del|de la|de mi|de su|de nuestro|de nuestra)\s+"
+                         r"(?:plan|contrato|cuenta|servicio)\b)")
+# "No. de cuenta 0", "Acct No. 0": a number, not "no"
+_NUMBER_ABBREVIATION = re.compile(r"\bno\.(?=[ \t]*(?:de[ \t]+(?:cuenta|tel|telefono|linea|cliente)\b|[#:\d]))")
+_BILLS_BY_MAIL = re.compile(r"\benvio (?=de (?:los |las |la |el )?(?:cheques?|facturas?|recibos?|estados? de cuenta|tarjetas?|"
+                            r"reembolsos?)\b)")
 _ME_ACUERDO = re.compile(r"\b(me|te|se|nos) acuerdo\b")
 # "si" typed without its accent before a pronoun or "no" is "if", not "yes": "si me vuelven a llamar",
 # "si no se puede" (but "si me interesa", "SI QUIERO" say yes; an accented "sí" is always yes)
@@ -183,6 +212,16 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("puede que",), _PUEDE_QUE, "puedeque"),
     ((" off",), _AMOUNT_OFF, r"\1 discount"),
     (("acuerdo",), _ME_ACUERDO, r"\1 recuerdo"),  # "no me acuerdo qué escogí": remembering, not agreeing
+    (("limited",), _NOT_LIMITED, "including"),
+    ((" out of",), _RAN_OUT, "usedup"),
+    (("no ",), _NOT_ARRIVING, "nollega"),  # "no me llegan los mensajes": not received, no refusal
+    (("cancel", "close", "closing", "cerrar", "cierren", "suspend", "disconnect", "de baja", "remove", "delete", "elimin",
+      "quit", "borren"), _CANCEL_SERVICE, "cancel-service "),
+    (("envio",), _BILLS_BY_MAIL, "statement "),  # "paren el envío de los cheques": billing
+    (("sali",), _LEAVE_PLAN, "cancel-service "),
+    (("no.",), _NUMBER_ABBREVIATION, "numero"),  # a contract's "including but not limited to": no "but", no "not"
+    (("mientras tanto",), _MEANWHILE, "meanwhile"),  # not "mientras" (while, as long as)
+    (("solo que",), _JUST_THAT, r"\1es que"),  # "..., solo que no quiero publicidad": "it's just that", no condition
     (("back", "bcak", "bakc", "bak"), _TAKE_BACK, "withdraw"),  # "take back my consent": withdraw it; "... my opt-out": undo it
     (("fuera",), _LEAVE_OUT, "excluir"),  # "no me dejen fuera de las promociones"
     (("turn", "switch"), _TURN_ON, "enable"),
@@ -258,7 +297,7 @@ _LEXICON = {
                "authorizeduser cut cortaron disconnected desconectaron reconnect reconectar balance saldo fraud "
                "fraude fraudulent fraudulenta stolen robada robado theft robo hacked hackeado ported portaron alert "
                "alerts alertas printed impresa impreso paper papel protection proteccion service services servicios feature "
-               "features add-on addon locator funcion",
+               "features add-on addon locator funcion nollega usedup pagar pagando pagado pagamos",
 
     "spam": "click clic here aqui win won winner prize premio free gratis verify verifique link enlace urgent "
             "claim congratulations felicidades limited newsletter boletin sale shop survey encuesta webinar trial "
@@ -274,7 +313,7 @@ _LEXICON = {
                  "denial refusal negativa objecion",  # "withdraw that denial", "retiro mi negativa"
     "dnm": "dnmlist suppression",
     "cond": "unless only except excepto salvo solo solamente provided mientras partial parcial instead aslongas if sicond segun "
-            "depending depends depende",
+            "depending depends depende assuming suponiendo",
     "footer": "footercommand",
     "outstate": "exclusion restriction restrictions restriccion bloqueo",
     "hedge": "probably maybe perhaps might possibly thinking considering contemplating eventually someday quizas "
@@ -329,7 +368,8 @@ for _word, _c in _CONCEPT.items():
 
 
 _CLITIC = re.compile(r"([a-z]{2,}(?:ar|er|ir))(?:me|nos|te|lo|la|los|las|le|les|se)")
-_NO_CONCEPT = frozenset({"opting", "opted", "opts"})  # "opting" is not a typo of "optin": the next word says
+_NO_CONCEPT = frozenset({"opting", "opted", "opts",  # "opting" is not a typo of "optin": the next word says
+                         "including", "incluyendo"})  # a preposition ("all lines, including my wife's"), not "include me"
 # Common words one letter away from a lexicon word, which customers write as themselves: "Thank you" is
 # not "think", "James" not "jamás", "padre" and "parte" not "pare", "usted" not "usen".
 _REAL_WORDS = frozenset("thank there james every padre parte parent forgot usted sobre desde cause after thing "

@@ -26,6 +26,27 @@ _SIGNATURE_LINES = re.compile(
     r"enviado desde mi .{1,40}|enviado desde (yahoo|outlook|correo|gmail).{0,40}|"
     r"get outlook for .{1,30}|obtener outlook para .{1,30}|descargar outlook para .{1,30}|"
     r"sent via .{1,40}|enviado (a trav[eé]s de|v[ií]a) .{1,40})$", re.I)
+# A confidentiality footer's first line: it and what follows it are the sender's signature block. Its
+# opening, then (unless it is a heading) a word of such footers: "This message is confidential: stop
+# using my data" is a customer's sentence.
+_DISCLAIMER = re.compile(
+    r"\s*\W{0,3}\s*(?:(?P<heading>confidentiality (?:notice|note|statement|disclaimer)|aviso de confidencialidad)|"
+    r"privileged (?:and|&) confidential|"
+    r"(?:this|the information (?:contained )?in this) (?:e-?mail|message|communication|transmission)"
+    r"(?: and any (?:attachments?|files?)[^.\n]{0,60})? (?:is|are|may be|contains?|may contain)\b[^.\n]{0,40}"
+    r"\b(?:confidential|privileged)|"
+    r"(?:este|la informaci[oó]n (?:contenida )?en este) (?:correo|mensaje)(?: electr[oó]nico)?"
+    r"(?: y (?:sus|cualquier) (?:anexos?|archivos?(?: adjuntos?)?)[^.\n]{0,60})? (?:es|son|puede ser|contiene|"
+    r"puede contener)\b[^.\n]{0,40}\b(?:confidencial|privilegiad))", re.I)
+_DISCLAIMER_WORDS = re.compile(r"\b(?:intended|addressee|recipient|privileged|in error|destinatari|por error|"
+                               r"exclusivo|privilegiad)", re.I)
+
+
+def _is_disclaimer(line: str) -> bool:
+    m = _DISCLAIMER.match(line)
+    return bool(m) and bool(m.group("heading") or _DISCLAIMER_WORDS.search(line))
+
+
 # A mail app's line and nothing more: the whole of a body whose request is in the subject
 _DEVICE_LINE = re.compile(
     r"(sent from my|enviado desde mi) (iphone|ipad|android|galaxy|samsung galaxy|samsung|mobile|phone|smartphone|"
@@ -90,6 +111,8 @@ def split_message(body: str) -> tuple[str, str, str, str]:
             in_signature = False  # a signature above a quote ends there; text below it is new
             i += 1
             continue
+        if not in_signature and new and _is_disclaimer(line):
+            in_signature = True  # a confidentiality footer: its "if you received this in error" asks nothing
         if not _MARKER_START.match(line):
             (signature if in_signature else new).append(line)
             i += 1

@@ -889,3 +889,71 @@ def test_the_stop_words_of_a_story_told_after_an_opt_in_do_not_hold_it() -> None
     asked = "Quiero volver a recibir las promos. Mejor no, bórrenme."
     result = model.classify("", asked)
     assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_beside_a_stop_request" in result.reasons
+
+
+@pytest.mark.parametrize(("text", "absent"), [
+    # "solo que ..." is "it's just that": no condition on the refusal after it
+    ("Mi servicio está muy bien. Solo que no quiero publicidad.", "c_cond"),
+    ("Todo bien con la línea, sólo que no me manden ofertas.", "c_cond"),
+    # "mientras tanto" is "meanwhile", not "mientras" (as long as)
+    ("Mientras tanto siguen llegando ofertas a su nombre.", "c_cond"),
+    # a contract's "including but not limited to": no "but", no negation, and "including" adds no one
+    ("Opt out all corporate lines, including but not limited to master account 0.", "c_neg"),
+    ("Opt out all corporate lines, including but not limited to master account 0.", "c_add"),
+    ("Excluyan todas las líneas, incluyendo la de mi esposa.", "c_add"),
+])
+def test_words_that_set_no_condition_and_add_no_one(text: str, absent: str) -> None:
+    assert absent not in intent_model.concepts(intent_model.normalize(text)), text
+
+
+def test_a_condition_and_an_inclusion_are_still_read() -> None:
+    for text, concept in (("Opt me out only for the texts.", "c_cond"), ("Solo quiero que paren los mensajes.", "c_cond"),
+                          ("Exclúyanme mientras no pierda el descuento.", "c_cond"),
+                          ("Please include me in the offers again.", "c_add")):
+        assert concept in intent_model.concepts(intent_model.normalize(text)), text
+
+
+@pytest.mark.parametrize(("text", "absent"), [
+    ("i ran out of data how do i buy more", "c_remove"),  # "out" of data is no opt-out
+    ("Please remove my old number from the account.", "c_remove"),
+    ("Remove the extra line we don't use.", "c_remove"),
+    ("Remove the international add-on from my plan.", "c_remove"),
+    ("Quiero cancelar esa línea y pagar lo que se deba.", "c_stop"),  # "pagar" is not a typo of "parar"
+    ("Quiero dar de baja la línea de mi hijo.", "c_remove"),
+    ("Paren el envío de los cheques de reembolso a mi dirección vieja.", "c_send"),
+    ("APRUEBO. Also, no me llegan los mensajes de los iPhone.", "c_nsend"),  # not received: no refusal
+    ("Quiero salirme del plan familiar y tener mi propia cuenta.", "c_remove"),  # leaving a plan
+    ("No. de cuenta #768958313", "c_neg"),  # "No." of a number is no "no"
+    ("Acct no. 5106-225-274", "c_neg"),
+])
+def test_support_words_that_look_like_a_stop_request(text: str, absent: str) -> None:
+    assert absent not in intent_model.concepts(intent_model.normalize(text)), text
+
+
+@pytest.mark.parametrize(("text", "concept"), [
+    ("Remove my number from your marketing list.", "c_remove"),  # marketing named: still a request
+    ("Den de baja mi línea de la publicidad.", "c_remove"),
+    ("Cancel the marketing on my account.", "c_stop"),
+    ("Cancel my opt-out.", "c_reverse"),
+    ("No me manden mensajes con ofertas.", "c_nsend"),
+    ("Quiero salirme de la publicidad.", "c_remove"),
+    ("My answer is no.\nAcct 1234", "c_neg"),
+])
+def test_stop_requests_about_marketing_keep_their_words(text: str, concept: str) -> None:
+    assert concept in intent_model.concepts(intent_model.normalize(text)), text
+
+
+def test_a_partial_request_or_a_doubt_without_a_mark_goes_to_a_person() -> None:
+    model = _ByWords([], {"opt_out": 0.95, "ambiguous": 0.05}).real
+    for text in ("Opt out the tablet line, leave my phone as it is.",
+                 "I object to you using my records to sell me things. But not for my wife's line.",
+                 "Part of me wants the offers, part of me doesn't want my data used.",
+                 "Stop the marketing, assuming my price stays the same."):
+        result = model.classify("", text)
+        assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_with_a_condition" in result.reasons, text
+    # a doubt or a question tacked on without a mark is a clause of its own, which the conflict check reads
+    assert intent_model._clauses("no autorizo el uso de mi cpni bueno no sé qué me recomiendan") == [
+        "no autorizo el uso de mi cpni", "bueno no sé qué me recomiendan"]
+    assert intent_model._clauses("my answer is no do not use my information or would that affect my contract") == [
+        "my answer is no do not use my information", "or would that affect my contract"]
+    assert intent_model._clauses("opt me out or else") == ["opt me out or else"]

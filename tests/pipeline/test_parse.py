@@ -244,3 +244,27 @@ def test_the_charset_is_the_email_packages(value: str) -> None:
     except Exception:  # noqa: BLE001
         expected = None
     assert parse_module._content_charset(part) == expected
+
+
+@pytest.mark.parametrize("footer", [
+    "This email and any attachments are confidential and intended solely for the addressee. If you have "
+    "received this email in error please notify the sender and delete it.",
+    "CONFIDENTIALITY NOTICE: The contents of this message are private.",
+    "*** The information contained in this e-mail is confidential and may be privileged. ***",
+    "Este mensaje y sus anexos son confidenciales y para uso exclusivo del destinatario. Si lo recibió por "
+    "error, bórrelo.",
+    "AVISO DE CONFIDENCIALIDAD: la información de este correo es reservada.",
+])
+def test_a_confidentiality_footer_is_the_signature_not_a_request(footer: str) -> None:
+    # its "notify the sender and delete it" asks the reader, not the carrier
+    body = f"Please register an opt-out for all our corporate lines.\n\nNathaniel Brooks\nT: 414 555 0133\n{footer}"
+    new, _, signature = split_reply(body)
+    assert "corporate lines" in new and "Brooks" in new
+    assert signature == footer
+
+
+def test_a_request_that_calls_the_email_confidential_is_still_read():
+    assert split_reply("This email is confidential. Stop marketing to me.")[0] == (
+        "This email is confidential. Stop marketing to me.")
+    assert "stop using my data" in split_reply(
+        "Hi,\nThis message is confidential: stop using my data for ads.")[0]
