@@ -117,7 +117,7 @@ _REPORTED = re.compile(r"\b(?:notice|letter|email|mail|policy|it|carta|aviso|cor
 # a number ("acct no. 757", "No. de cuenta 6260": a bare "acct no" clause read like a refusal).
 _CLAUSES = re.compile(r"(?!(?<=\d)\.\d|(?<=\bno)\.\s*(?:de\s+\w+\s*)?[#:\d])[.!?;\n]+\s*"
                       r"|\s+(?=(?:but|pero|then again|or actually|or maybe|o mejor|o tal vez|aunque|"
-                      r"however|sin embargo|bueno,? no s[eé]|well,? i (?:don'?t|do not|dont) know|"
+                      r"however|sin embargo|bueno,? no s[eé]|well,? i (?:don'?t|do not|dont) know|i say|yo digo|"
                       # a question tacked on without a mark: "do not use my information or would that affect my contract"
                       r"or (?:would|will|does|do|is|should|can|could|am)(?= \w))\b)"
                       # a second speaker: "My wife says: STOP. I say: ..."
@@ -164,14 +164,19 @@ _NOT_ARRIVING = re.compile(r"\bno (?:me |le |nos |te )?(?:llega|llegan|entra|ent
 # a service, a line or an account cancelled, closed or taken off the account: support, not marketing ("Quiero
 # cancelar esa línea", "Please remove my old number from the account", "Remove the extra line we don't use"),
 # unless marketing is named right after ("remove my number from your marketing list")
-_SERVICE_OBJECT = (r"(?:(?:my|the|this|that|his|her|our|their|an|a|esa|esta|mi|la|su|el|una|sus|mis|las|los)\s+)"
-                   r"(?:[\w'-]+\s+){0,2}?(?:lines?|accounts?|services?|plan|contract|numbers?|devices?|add-?on|features?|"
+_SERVICE_OBJECT = (r"(?:(?:my|the|this|that|his|her|our|their|an|a|esa|esta|mi|la|su|el|una|sus|mis|las|los)[ \t]+)"
+                   r"(?:(?!opt|exclu|restric|block|bloque)[\w'-]+[ \t]+){0,2}?(?:lines?|accounts?|services?|plan|contract|numbers?|devices?|add-?on|features?|"
                    r"users?|cards?|insurance|lineas?|cuentas?|servicios?|contrato|numeros?|equipos?|usuarios?|tarjetas?|"
                    r"seguro)\b(?![^.!?\n]{0,30}\b(?:marketing|promo\w*|publicidad|ofertas?|offers?|ads|advertis\w*|mercad\w*|"
                    r"lists?|listas?|mailing|cpni)\b)")
 _CANCEL_SERVICE = re.compile(r"\b(?:cancel|cancell?ed|cancell?ing|cancelar|cancelen|cancela|close|closing|cerrar|cierren|"
                              r"suspend|suspendan|suspender|disconnect|dar de baja|den de baja|remove|delete|eliminen|eliminar|"
-                             r"quiten|quitar|borren)\s+(?=" + _SERVICE_OBJECT + ")")
+                             r"quiten|quitar|borren)[ \t]+(?=" + _SERVICE_OBJECT + ")")
+# "clear the do-not-market flag": lift it (a reversal), not "claro"
+_CLEAR_THE = re.compile(r"\bclear(?=[ \t]+(?:the|my|this|that|our|any)[ \t]+(?:[\w'-]+[ \t]+){0,2}?"
+                        r"(?:dnmlist|flag|restriction|block|opt-out|optout|opt out|exclusion|objection)\b)")
+# "stop holding back the deals", "quit keeping the deals away from my line": withholding them (undone, a reversal)
+_HOLD_BACK = re.compile(r"\b(?:hold|holds|holding|held) back\b|\b(?:keep|keeps|keeping|kept)\b(?=(?:[ \t]+[\w'-]+){1,3}[ \t]+away\b)")
 # "salirme del plan familiar": leaving a plan, not marketing
 _LEAVE_PLAN = re.compile(r"\bsali(?:r|rme|rnos|rse|mos)\s+(?=(?:del|de la|de mi|de su|de nuestro|de nuestra)\s+"
                          r"(?:plan|contrato|cuenta|servicio)\b)")
@@ -219,6 +224,8 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
       "quit", "borren"), _CANCEL_SERVICE, "cancel-service "),
     (("envio",), _BILLS_BY_MAIL, "statement "),  # "paren el envío de los cheques": billing
     (("sali",), _LEAVE_PLAN, "cancel-service "),
+    (("clear",), _CLEAR_THE, "lift"),
+    ((" back", "away"), _HOLD_BACK, "withholding"),
     (("no.",), _NUMBER_ABBREVIATION, "numero"),  # a contract's "including but not limited to": no "but", no "not"
     (("mientras tanto",), _MEANWHILE, "meanwhile"),  # not "mientras" (while, as long as)
     (("solo que",), _JUST_THAT, r"\1es que"),  # "..., solo que no quiero publicidad": "it's just that", no condition

@@ -938,6 +938,11 @@ def test_support_words_that_look_like_a_stop_request(text: str, absent: str) -> 
     ("No me manden mensajes con ofertas.", "c_nsend"),
     ("Quiero salirme de la publicidad.", "c_remove"),
     ("My answer is no.\nAcct 1234", "c_neg"),
+    ("cancel my opt-out\n\nAccount number 7000000930", "c_reverse"),  # the account on the next line is no service
+    ("Clear the do-not-market flag on my line.", "c_reverse"),
+    ("Stop holding back the deals from my account, I consent.", "c_reverse"),
+    ("Quit keeping the deals away from my line.", "c_reverse"),
+    ("Keep my data away from marketers.", "c_stop"),
 ])
 def test_stop_requests_about_marketing_keep_their_words(text: str, concept: str) -> None:
     assert concept in intent_model.concepts(intent_model.normalize(text)), text
@@ -957,3 +962,5 @@ def test_a_partial_request_or_a_doubt_without_a_mark_goes_to_a_person() -> None:
     assert intent_model._clauses("my answer is no do not use my information or would that affect my contract") == [
         "my answer is no do not use my information", "or would that affect my contract"]
     assert intent_model._clauses("opt me out or else") == ["opt me out or else"]
+    assert intent_model._clauses("my wife says no more promotions i say please use our info for offers") == [
+        "my wife says no more promotions", "i say please use our info for offers"]  # a second speaker
