@@ -566,7 +566,7 @@ def test_an_opt_out_that_sets_a_condition_goes_to_a_person_a_polite_if_does_not(
 
 def test_a_second_speaker_starts_a_clause() -> None:
     assert intent_model._CLAUSES.split("My wife says: STOP I say: opt me back in") == [
-        "My wife says", "STOP I say", "opt me back in"]
+        "My wife says", "STOP", "I say", "opt me back in"]
     assert intent_model._CLAUSES.split("Mi esposa dice: no. Yo digo: sí") == ["Mi esposa dice", "no", "Yo digo", "sí"]
 
 
