@@ -177,6 +177,17 @@ _CLEAR_THE = re.compile(r"\bclear(?=[ \t]+(?:the|my|this|that|our|any)[ \t]+(?:[
                         r"(?:dnmlist|flag|restriction|block|opt-out|optout|opt out|exclusion|objection)\b)")
 # "stop holding back the deals", "quit keeping the deals away from my line": withholding them (undone, a reversal)
 _HOLD_BACK = re.compile(r"\b(?:hold|holds|holding|held) back\b|\b(?:keep|keeps|keeping|kept)\b(?=(?:[ \t]+[\w'-]+){1,3}[ \t]+away\b)")
+# "Mobile data stopped working", "dejó de funcionar": broken, not a stop request
+_STOPPED_WORKING = re.compile(r"\b(?:stopped|stops|quit|quits|dejo de|dejaron de|deja de|dejan de)[ \t]+"
+                              r"(?:working|loading|charging|connecting|ringing|funcionar|servir|cargar|"
+                              r"conectar|sonar)\b")
+# "Bloqueen al 555-0199", "block this number": a caller blocked, not marketing
+_BLOCK_CALLER = re.compile(r"\b(?:block|blocks|blocking|bloqueen|bloquear|bloquee|bloquea)\b(?=[ \t]+(?:(?:al|a|el|este|ese|this|that|the|"
+                           r"a)[ \t]+)?(?:number|numero|caller|callers|llamadas? de|robocall\w*|spam calls|\+?\(?\d))")
+# "add international calling", "agreguen una línea": a service added, not consent
+_ADD_SERVICE = re.compile(r"\b(?:add|adding|agregar|agreguen|agregue|anadir|anadan)\b(?=[ \t]+(?:(?:a|an|another|one|more|una|otra|un|otro|"
+                          r"mas)[ \t]+)?(?:[\w'-]+[ \t]+)?(?:lines?|calling|minutes|data|devices?|hotspot|roaming|phones?|users?|"
+                          r"watch|tablet|package|plan|gb|lineas?|minutos|datos|equipos?|telefonos?|usuarios?|paquete)\b)")
 # "salirme del plan familiar": leaving a plan, not marketing
 _LEAVE_PLAN = re.compile(r"\bsali(?:r|rme|rnos|rse|mos)\s+(?=(?:del|de la|de mi|de su|de nuestro|de nuestra)\s+"
                          r"(?:plan|contrato|cuenta|servicio)\b)")
@@ -225,6 +236,9 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("envio",), _BILLS_BY_MAIL, "statement "),  # "paren el envío de los cheques": billing
     (("sali",), _LEAVE_PLAN, "cancel-service "),
     (("clear",), _CLEAR_THE, "lift"),
+    (("stop", "quit", "dej"), _STOPPED_WORKING, "broken"),
+    (("block", "bloque"), _BLOCK_CALLER, "blockcaller"),
+    (("add", "agreg", "anad"), _ADD_SERVICE, "addservice"),
     ((" back", "away"), _HOLD_BACK, "withholding"),
     (("no.",), _NUMBER_ABBREVIATION, "numero"),  # a contract's "including but not limited to": no "but", no "not"
     (("mientras tanto",), _MEANWHILE, "meanwhile"),  # not "mientras" (while, as long as)
@@ -304,7 +318,8 @@ _LEXICON = {
                "authorizeduser cut cortaron disconnected desconectaron reconnect reconectar balance saldo fraud "
                "fraude fraudulent fraudulenta stolen robada robado theft robo hacked hackeado ported portaron alert "
                "alerts alertas printed impresa impreso paper papel protection proteccion service services servicios feature "
-               "features add-on addon locator funcion nollega usedup pagar pagando pagado pagamos",
+               "features add-on addon locator funcion nollega usedup pagar pagando pagado pagamos broken blockcaller addservice notification notifications notificaciones reminder reminders warning warnings "
+               "recordatorio recordatorios",
 
     "spam": "click clic here aqui win won winner prize premio free gratis verify verifique link enlace urgent "
             "claim congratulations felicidades limited newsletter boletin sale shop survey encuesta webinar trial "
@@ -651,6 +666,12 @@ _SENTENCES = re.compile(r"[.!?;\n]+")
 _QUOTED = re.compile(r"[\"\u201c][^\"\u201c\u201d\n]{1,120}[\"\u201d]")
 
 
+def _only_asks(text_features: str) -> bool:
+    """What the customer wrote asks a question and holds no word of a request either way."""
+    words = set(_concept_words(text_features))
+    return bool(words & _ASKED) and not words & _ASKING_NOW
+
+
 def _sets_a_condition(model_text: str, text_features: str) -> bool:
     """The message sets a condition or a limit on its request (a `cond` concept, a polite "if" aside), or
     asks for part of it."""
@@ -906,6 +927,9 @@ class SpacyIntentClassifier:
             # "please process", "Ditto.": no word of a request at all (a typo the concepts miss, "opt ot",
             # "stp", is reviewed too: the safe direction)
             reason = "model:intent opt_out_without_request_words"
+        elif best == Intent.OPT_OUT.value and _only_asks(text_features):
+            # "¿Tengo activada la opción de publicidad? No me acuerdo qué escogí": a question, no request
+            reason = "model:intent opt_out_only_asks"
         elif best == Intent.OPT_OUT.value and _FOOTER.search(text_features):
             # "Reply STOP to opt out": a mailing's instruction, pasted or forwarded; a person reads it
             reason = "model:intent opt_out_in_a_footer"

@@ -924,6 +924,12 @@ def test_a_condition_and_an_inclusion_are_still_read() -> None:
     ("APRUEBO. Also, no me llegan los mensajes de los iPhone.", "c_nsend"),  # not received: no refusal
     ("Quiero salirme del plan familiar y tener mi propia cuenta.", "c_remove"),  # leaving a plan
     ("No. de cuenta #768958313", "c_neg"),  # "No." of a number is no "no"
+    ("Mobile data stopped working yesterday.", "c_stop"),
+    ("El internet dejó de funcionar.", "c_stop"),
+    ("Bloqueen al 555-0199, me está acosando.", "c_stop"),  # a caller blocked
+    ("Block this number please.", "c_stop"),
+    ("Please add international calling to Mexico.", "c_add"),  # a service added, not consent
+    ("Agreguen una línea para mi hija.", "c_add"),
     ("Acct no. 5106-225-274", "c_neg"),
 ])
 def test_support_words_that_look_like_a_stop_request(text: str, absent: str) -> None:
@@ -943,6 +949,10 @@ def test_support_words_that_look_like_a_stop_request(text: str, absent: str) -> 
     ("Stop holding back the deals from my account, I consent.", "c_reverse"),
     ("Quit keeping the deals away from my line.", "c_reverse"),
     ("Keep my data away from marketers.", "c_stop"),
+    ("Stop sending me promos.", "c_stop"),
+    ("Bloqueen la publicidad.", "c_stop"),
+    ("Please add my number to your promotions.", "c_add"),
+    ("Add me back to the offers.", "c_add"),
 ])
 def test_stop_requests_about_marketing_keep_their_words(text: str, concept: str) -> None:
     assert concept in intent_model.concepts(intent_model.normalize(text)), text
@@ -964,3 +974,14 @@ def test_a_partial_request_or_a_doubt_without_a_mark_goes_to_a_person() -> None:
     assert intent_model._clauses("opt me out or else") == ["opt me out or else"]
     assert intent_model._clauses("my wife says no more promotions i say please use our info for offers") == [
         "my wife says no more promotions", "i say please use our info for offers"]  # a second speaker
+
+
+def test_an_opt_out_answer_to_a_question_without_a_request_word_goes_to_a_person() -> None:
+    model = _ByWords([], {"opt_out": 0.95, "ambiguous": 0.05}).real
+    for text in ("¿Tengo activada la opción de publicidad? No me acuerdo qué escogí.",
+                 "What marketing options do I have on my account?"):
+        result = model.classify("", text)
+        assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_only_asks" in result.reasons, text
+    for text in ("What is this? Stop using my data for marketing.", "Can you take me off the do-not-market list?",
+                 "¿Me pueden quitar de la publicidad?"):
+        assert "model:intent opt_out_only_asks" not in model.classify("", text).reasons, text
