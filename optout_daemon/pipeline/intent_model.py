@@ -156,6 +156,7 @@ _THE_BLOCK = re.compile(r"\b(the|my|this|that|your|any) ((?:marketing |promo |ad
 _HACE_FALTA = re.compile(r"\bhace falta\b")
 _PUEDE_QUE = re.compile("puede que")
 _AMOUNT_OFF = re.compile(r"(\d\s*(?:%|percent|dollars|bucks)?) off\b")  # "$10 off": a discount, not "turn off"
+_FINE_PRINT = re.compile(r"\bfine print\b")  # "I read the fine print": no "fine" (agreeing)
 _NOT_LIMITED = re.compile(r"\b(?:including|includes|include),? but not limited to\b|\bbut not limited to\b")
 _MEANWHILE = re.compile(r"\bmientras tanto\b")
 _JUST_THAT = re.compile(r"(^|[.!?,;:\n]\s*)(?:es )?solo que\b")
@@ -229,6 +230,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     ((" off",), _AMOUNT_OFF, r"\1 discount"),
     (("acuerdo",), _ME_ACUERDO, r"\1 recuerdo"),  # "no me acuerdo qué escogí": remembering, not agreeing
     (("limited",), _NOT_LIMITED, "including"),
+    (("fine print",), _FINE_PRINT, "smallprint"),
     ((" out of",), _RAN_OUT, "usedup"),
     (("no ",), _NOT_ARRIVING, "nollega"),  # "no me llegan los mensajes": not received, no refusal
     (("cancel", "close", "closing", "cerrar", "cierren", "suspend", "disconnect", "de baja", "remove", "delete", "elimin",
@@ -399,7 +401,9 @@ _REAL_WORDS = frozenset("thank there james every padre parte parent forgot usted
                         # first and last names met in signatures ("Nadia" is not "nada", "Chase" not "cease")
                         "denise linda patel charles emily carol heather olivia megan billy albert nadia chase "
                         # "I can provide the POA document" is not "provided (that)", a condition
-                        "provide provides providing".split())
+                        "provide provides providing "
+                        # "either you lost it or you ignored it": a complaint, not "ignore my request"
+                        "ignored olvidado olvidada".split())
 
 
 @functools.lru_cache(maxsize=1 << 16)  # the fuzzy look-up tries every deletion: words repeat, remember them
@@ -1056,14 +1060,18 @@ class SpacyIntentClassifier:
             return False
         # in a long letter, a clause that reads as a doubt but holds no word of a request ("I can provide
         # the POA document if needed", "who is 91 and lives in assisted care") is the story, not a hedge
-        said = [set(_concept_words(doc)) for doc in self._clause_reads(text)[3]]
+        docs = self._clause_reads(text)[3]
+        said = [set(_concept_words(doc)) for doc in docs]
         # ... and, for an opt-out answer, a question or a doubt that only asks what this is, before the last
         # clause that asks to opt out ("I don't know what CPNI is ... Opt me out", "What is this? Remove
         # me"): the customer decided after it
         last = max((i for i, c in enumerate(cats) if c[best] >= CONFLICT_SCORE), default=-1) \
             if best == Intent.OPT_OUT.value else -1
+        # ... and a clause that reports what the notice says ("Your notice says you use CPNI for marketing
+        # unless I opt out") is the carrier's words, not a doubt
         aside = [(len(cats) >= CONFLICT_LONG_CLAUSES and not words & _REQUEST_CONCEPTS)
-                 or (i < last and not words & _DECIDING) for i, words in enumerate(said)]
+                 or (i < last and not words & _DECIDING) or bool(_REPORTED.search(doc))
+                 for i, (words, doc) in enumerate(zip(said, docs))]
         # two of opt_out / opt_in / ambiguous each read clearly in some clause (no clause can be two)
         read = {label for label in _CONFLICTING
                 if any(c[label] >= CONFLICT_SCORE and (label == best or not t)

@@ -985,3 +985,18 @@ def test_an_opt_out_answer_to_a_question_without_a_request_word_goes_to_a_person
     for text in ("What is this? Stop using my data for marketing.", "Can you take me off the do-not-market list?",
                  "¿Me pueden quitar de la publicidad?"):
         assert "model:intent opt_out_only_asks" not in model.classify("", text).reasons, text
+
+
+def test_a_complaint_that_it_was_ignored_and_the_fine_print_decide_nothing() -> None:
+    for text in ("So either you lost it or you ignored it.", "I work in infosec so I read the fine print."):
+        assert not [c for c in intent_model.concepts(intent_model.normalize(text)) if c in ("c_void", "c_consent")], text
+    assert "c_void" in intent_model.concepts(intent_model.normalize("Please ignore my last email."))
+    assert "c_consent" in intent_model.concepts(intent_model.normalize("That is fine with me."))
+
+
+def test_the_notice_reported_is_no_doubt_beside_the_request() -> None:
+    # the clause that tells what the notice says reads as a condition, but it is the carrier's
+    model = _ByWords([("unless", {"ambiguous": 0.9, "opt_out": 0.1})], {"opt_out": 0.95, "ambiguous": 0.05}).real
+    assert not model._clauses_conflict(
+        "Your notice says you use CPNI for marketing unless I opt out. I'm opting out, for every line.", "opt_out")
+    assert model._clauses_conflict("I'll opt out unless it costs me. I'm opting out, for every line.", "opt_out")
