@@ -189,6 +189,12 @@ _BLOCK_CALLER = re.compile(r"\b(?:block|blocks|blocking|bloqueen|bloquear|bloque
 _ADD_SERVICE = re.compile(r"\b(?:add|adding|agregar|agreguen|agregue|anadir|anadan)\b(?=[ \t]+(?:(?:a|an|another|one|more|una|otra|un|otro|"
                           r"mas)[ \t]+)?(?:[\w'-]+[ \t]+)?(?:lines?|calling|minutes|data|devices?|hotspot|roaming|phones?|users?|"
                           r"watch|tablet|package|plan|gb|lineas?|minutos|datos|equipos?|telefonos?|usuarios?|paquete)\b)")
+# "Quiero la exclusión del CPNI", "I request an opt-out": asking for the state is asking to be excluded (not
+# "my opt-out", the state a reversal undoes: "I want my opt-out cancelled" stays)
+_WANT_THE_STATE = re.compile(r"\b(quiero|queremos|solicito|solicitamos|pido|pedimos|want|wants|request|requesting)[ \t]+"
+                             r"(?:la|una|the|an?)[ \t]+(?:exclusion|opt-out|optout|opt out)\b"
+                             r"(?![^.!?\n]{0,30}\b(?:cancel\w*|revers\w*|undone|lifted|removed|anulad\w*|revertid\w*|quitad\w*|"
+                             r"deshech\w*|levantad\w*))")
 # "salirme del plan familiar": leaving a plan, not marketing
 _LEAVE_PLAN = re.compile(r"\bsali(?:r|rme|rnos|rse|mos)\s+(?=(?:del|de la|de mi|de su|de nuestro|de nuestra)\s+"
                          r"(?:plan|contrato|cuenta|servicio)\b)")
@@ -237,6 +243,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
       "quit", "borren"), _CANCEL_SERVICE, "cancel-service "),
     (("envio",), _BILLS_BY_MAIL, "statement "),  # "paren el envío de los cheques": billing
     (("sali",), _LEAVE_PLAN, "cancel-service "),
+    (("exclusion", "opt-out", "optout", "opt out"), _WANT_THE_STATE, r"\1 exclude"),
     (("clear",), _CLEAR_THE, "lift"),
     (("stop", "quit", "dej"), _STOPPED_WORKING, "broken"),
     (("block", "bloque"), _BLOCK_CALLER, "blockcaller"),
@@ -403,7 +410,9 @@ _REAL_WORDS = frozenset("thank there james every padre parte parent forgot usted
                         # "I can provide the POA document" is not "provided (that)", a condition
                         "provide provides providing "
                         # "either you lost it or you ignored it": a complaint, not "ignore my request"
-                        "ignored olvidado olvidada".split())
+                        "ignored olvidado olvidada "
+                        # "ya les dije dos veces y siguen": they go on (a complaint), not "sigan" (keep them coming)
+                        "siguen".split())
 
 
 @functools.lru_cache(maxsize=1 << 16)  # the fuzzy look-up tries every deletion: words repeat, remember them
@@ -576,7 +585,24 @@ def concepts(normalized: str) -> list[str]:
 def features(model_text: str) -> str:
     """What the spaCy pipeline reads: the normalized text, then its concept tokens."""
     text = normalize(model_text)
+    if _THREAT.search(text):
+        text = _defuse_threats(text)
     return text + "\n\n" + " ".join(concepts(text))
+
+
+_IF_WORD = re.compile(r"\b(?:if|sicond)\b")
+
+
+def _defuse_threats(text: str) -> str:
+    """An "if" that only threatens ("si me vuelven a llamar voy a poner una queja con la FCC", "if you call
+    again I'm switching carriers"), in a sentence with no word of a request, sets no condition on the
+    request beside it: it becomes "ifthreat" (no concept), for the model as for the rules."""
+    parts = _SENTENCE_PARTS.split(text)
+    for i in range(0, len(parts), 2):
+        part = parts[i]
+        if _IF_WORD.search(part) and _THREAT.search(part) and not set(concepts(part)) & _ASKING_NOW:
+            parts[i] = _IF_WORD.sub("ifthreat", part)
+    return "".join(parts)
 
 
 _STOP_CONCEPTS = frozenset({"c_stop", "c_remove"})
@@ -667,6 +693,7 @@ _THREAT = re.compile(r"\b(?:fcc|queja|complaint|complain|report|reportar|denunci
                      r"me voy con)\b")
 _ASKING_NOW = _REFUSALS | {"c_consent", "c_add", "c_dnm", "c_outstate", "c_nwant"}  # a request, either way
 _SENTENCES = re.compile(r"[.!?;\n]+")
+_SENTENCE_PARTS = re.compile(r"([.!?;\n]+)")  # ... kept, to join the sentences again
 _QUOTED = re.compile(r"[\"\u201c][^\"\u201c\u201d\n]{1,120}[\"\u201d]")
 
 

@@ -865,10 +865,13 @@ def test_an_opt_out_read_without_a_request_word_or_in_a_footer_goes_to_a_person(
 
 def test_an_opt_in_answer_beside_a_refusal_said_now_goes_to_a_person() -> None:
     model = _ByWords([], {"opt_in": 0.95, "ambiguous": 0.05}).real  # the model: opt_in, sure of it
-    for text in ("Quiero la exclusión del CPNI ya. No quiero que vuelvan a usar mis datos para promociones.",
+    for text in ("Ya les dije. No quiero que vuelvan a usar mis datos para promociones.",
                  "Don't send me offers anymore."):
         result = model.classify("", text)
         assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_beside_a_refusal" in result.reasons, text
+    # asking for the exclusion is a stop request of its own
+    result = model.classify("", "Quiero la exclusión del CPNI ya. No quiero que vuelvan a usar mis datos para promociones.")
+    assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_beside_a_stop_request" in result.reasons
     # consent given over a negated objection, or a refusal told as the story before the opt-in
     for text in ("No tengo problema con que usen mis datos.", "I don't mind you using my info for offers.",
                  "Hace un año pedí que no usaran mis datos. Ahora quiero las ofertas otra vez."):
@@ -950,6 +953,9 @@ def test_support_words_that_look_like_a_stop_request(text: str, absent: str) -> 
     ("Quit keeping the deals away from my line.", "c_reverse"),
     ("Keep my data away from marketers.", "c_stop"),
     ("Stop sending me promos.", "c_stop"),
+    ("Quiero la exclusión del CPNI YA.", "c_remove"),  # asking for the state: a request to be excluded
+    ("I request an opt-out for the account below.", "c_remove"),
+    ("Quiero que quiten mi exclusión.", "c_reverse"),  # the state, undone
     ("Bloqueen la publicidad.", "c_stop"),
     ("Please add my number to your promotions.", "c_add"),
     ("Add me back to the offers.", "c_add"),
@@ -1000,3 +1006,12 @@ def test_the_notice_reported_is_no_doubt_beside_the_request() -> None:
     assert not model._clauses_conflict(
         "Your notice says you use CPNI for marketing unless I opt out. I'm opting out, for every line.", "opt_out")
     assert model._clauses_conflict("I'll opt out unless it costs me. I'm opting out, for every line.", "opt_out")
+
+
+def test_an_if_that_only_threatens_is_no_condition_for_the_model_either() -> None:
+    for text in ("Quiero la exclusión del CPNI YA. Si me vuelven a llamar voy a poner una queja con la FCC.",
+                 "If you call again I'm switching carriers. Stop the promos."):
+        assert "c_cond" not in intent_model.features(text), text
+    for text in ("Opt me out if it does not cost me anything.", "Stop the promos if you can, or I will complain to the FCC."):
+        assert "c_cond" in intent_model.features(text), text
+    assert "c_keep" not in intent_model.features("Ya les dije DOS veces por teléfono y siguen.")
