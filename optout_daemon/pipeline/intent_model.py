@@ -89,6 +89,7 @@ OPT_IN_SURE = 0.9
 FOCUS_UNRELATED = 0.8
 FOCUS_MIN_CLAUSES = 3
 FOCUS_MIN_CHARS = 250
+FOCUS_REQUEST = 0.5  # ... and some clause left reads opt_out or opt_in at this or more
 FOCUS_BELOW = {"opt_out": 0.6, "opt_in": 0.8, "ambiguous": 1.01, "unrelated": 1.01}
 DOUBT_SCORE = 0.5
 _DOUBTS = (Intent.OPT_OUT.value, Intent.AMBIGUOUS.value)
@@ -997,6 +998,11 @@ class SpacyIntentClassifier:
         cats = self._clause_scores(text)
         aside = {i for i, c in zip(said, cats) if c[Intent.UNRELATED.value] >= FOCUS_UNRELATED}
         if not aside or len(aside) == len(said):
+            return ""
+        # ... and only when what is left asks for something: a complaint's "I said no four times. I'm not
+        # asking anything of your marketing department" is no request once the story is set aside
+        if not any(max(c[Intent.OPT_OUT.value], c[Intent.OPT_IN.value]) >= FOCUS_REQUEST
+                   for i, c in zip(said, cats) if i not in aside):
             return ""
         return ". ".join(c.strip() for i, c in enumerate(clauses) if i not in aside)
 

@@ -1015,3 +1015,17 @@ def test_an_if_that_only_threatens_is_no_condition_for_the_model_either() -> Non
     for text in ("Opt me out if it does not cost me anything.", "Stop the promos if you can, or I will complain to the FCC."):
         assert "c_cond" in intent_model.features(text), text
     assert "c_keep" not in intent_model.features("Ya les dije DOS veces por teléfono y siguen.")
+
+
+def test_long_mail_is_read_by_its_request_only_when_a_clause_asks_for_something() -> None:
+    story = ("Dear carrier, I would like to complain about the store at 5th and Main and its phone cases. "
+             "I went in to buy a phone case and the salesman spent twenty minutes trying to get me to switch plans, "
+             "which was not what I came in for on my lunch break today. ")
+    assert len(story) + 30 > intent_model.FOCUS_MIN_CHARS
+    rules = [("store", {"unrelated": 0.95, "opt_out": 0.05}), ("salesman", {"unrelated": 0.98, "opt_out": 0.02})]
+    weak = _ByWords([*rules, ("said no", {"opt_out": 0.4, "ambiguous": 0.35, "unrelated": 0.25})],
+                    {"opt_out": 0.45, "unrelated": 0.3, "ambiguous": 0.25}).real
+    assert weak._focus(story + "I said no four times, and no is no for marketing.") == ""  # nothing asks: no focus
+    strong = _ByWords([*rules, ("opt me out", {"opt_out": 0.95, "ambiguous": 0.05})],
+                      {"opt_out": 0.45, "unrelated": 0.3, "ambiguous": 0.25}).real
+    assert strong._focus(story + "Also, opt me out of marketing.") == "Also, opt me out of marketing"
