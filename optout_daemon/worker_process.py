@@ -36,6 +36,7 @@ class WorkerProcesses:
         # Whether each worker runs under SCHED_IDLE; a starved one is replaced by one that does not.
         self.idle_class = [settings.worker.yield_to_intake and hasattr(os, "SCHED_IDLE")] * count
         self.processes = [self._process(i) for i in range(count)]
+        self.started_at = [0.0] * count
 
     def _process(self, i: int) -> Any:
         return self.ctx.Process(target=_child_main, name=f"optout-worker-{i}", daemon=False,
@@ -45,6 +46,7 @@ class WorkerProcesses:
     def start(self) -> None:
         for p in self.processes:
             p.start()
+        self.started_at = [time.time()] * len(self.processes)
 
     def dead(self) -> list[str]:
         return [f"{p.name} exited with code {p.exitcode}" for p in self.processes if not p.is_alive()]
@@ -65,8 +67,9 @@ class WorkerProcesses:
         now = time.time()
         replaced = []
         for i, p in enumerate(self.processes):
-            hb = self.heartbeats[i].value
-            if not (self.idle_class[i] and p.is_alive() and hb and now - hb > starved_after):
+            # before its first heartbeat, a worker loading the model is measured from its start
+            last = self.heartbeats[i].value or self.started_at[i]
+            if not (self.idle_class[i] and p.is_alive() and now - last > starved_after):
                 continue
             p.kill()
             p.join(5)
@@ -74,6 +77,7 @@ class WorkerProcesses:
             self.heartbeats[i].value = 0.0
             self.processes[i] = self._process(i)
             self.processes[i].start()
+            self.started_at[i] = time.time()
             replaced.append(p.name)
         return replaced
 
@@ -121,6 +125,10 @@ def _child_main(settings: Settings, wake: Any, stop: Any, observations: Any, hea
     os.environ.pop("NOTIFY_SOCKET", None)
     try:  # intake first: a sender waiting for its 250 matters more than a message waiting to be read
         os.nice(WORKER_NICENESS)
+        if idle_class:
+            # nice alone still lets a busy worker delay the event loop's wake-ups by a scheduler
+            # slice; an idle-class task is preempted at once (bench/smtp_load.py: 0.65x -> 0.72x)
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except OSError:
         pass
 
@@ -134,13 +142,6 @@ def _child_main(settings: Settings, wake: Any, stop: Any, observations: Any, hea
     log = get_logger("optout.worker")
     engine = make_engine(settings.database.url, 2, settings.database.busy_timeout_seconds)
     worker = Worker(engine, Pipeline.from_settings(settings), settings, observer=_observer(observations))
-    if idle_class:  # after loading the model: start-up never waits on other work
-        try:
-            # nice alone still lets a busy worker delay the event loop's wake-ups by a scheduler
-            # slice; an idle-class task is preempted at once (bench/smtp_load.py: 0.65x -> 0.72x)
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        except OSError:
-            pass
     worker.release_dead_claims()
     log.info("worker_started", pid=os.getpid())
     while not stop.is_set() and os.getppid() == parent:

@@ -65,7 +65,7 @@ def test_a_worker_starved_by_other_work_is_replaced_at_nice_5_and_the_mail_is_pr
     import_rows(d.daemon.engine, read_csv(customers_csv, "US"))
     procs = d.daemon.worker_processes
     wait_for(lambda: os.sched_getscheduler(procs.processes[0].pid) == os.SCHED_IDLE, timeout=120,
-             what="the worker process loaded and under SCHED_IDLE")
+             what="the worker process under SCHED_IDLE")
     starved = procs.processes[0].pid
     cpu = {min(os.sched_getaffinity(0))}
     # Another process of the host keeps the worker's only CPU busy: an idle-class task barely runs.
