@@ -479,6 +479,13 @@ def test_an_opt_in_answer_that_ends_on_a_stop_request_goes_to_a_person(model) ->
     assert not intent_model._asks_to_stop(intent_model.features("please stop excluding me from the offers"))
 
 
+def _assert_for_a_person(model, texts: tuple[str, ...], reason: str) -> None:  # noqa: ANN001
+    """Each text goes to a person (the answer moved to `ambiguous`) for that reason."""
+    for text in texts:
+        result = model.classify("", text)
+        assert result.intent is Intent.AMBIGUOUS and f"model:intent {reason}" in result.reasons, text
+
+
 class _ByWords:
     """A SpacyIntentClassifier whose documents score by the first listed word they hold, else `default`."""
 
@@ -511,15 +518,11 @@ def test_an_opt_in_a_clause_doubts_goes_to_a_person_unless_the_model_is_sure() -
 
 def test_a_change_of_mind_that_asks_the_other_way_goes_to_a_person_however_sure_the_model() -> None:
     sure_in = _ByWords([], {"opt_in": 0.99, "ambiguous": 0.01}).real
-    for text in ("Doy mi consentimiento para el uso de mi CPNI. O mejor, no tienen mi autorizacion.",
-                 "remove the privacy restriction, you can market to me or actually please opt out my account"):
-        result = sure_in.classify("", text)
-        assert result.intent is Intent.AMBIGUOUS and "model:intent changes_mind" in result.reasons, text
+    _assert_for_a_person(sure_in, ("Doy mi consentimiento para el uso de mi CPNI. O mejor, no tienen mi autorizacion.",
+                 "remove the privacy restriction, you can market to me or actually please opt out my account"), "changes_mind")
     sure_out = _ByWords([], {"opt_out": 0.99, "ambiguous": 0.01}).real
-    for text in ("Please stop selling my data and stop the ads. Then again, please reinstate my consent.",
-                 "no usen mi informacion o mejor ya pueden usar mis datos para promociones"):
-        result = sure_out.classify("", text)
-        assert result.intent is Intent.AMBIGUOUS and "model:intent changes_mind" in result.reasons, text
+    _assert_for_a_person(sure_out, ("Please stop selling my data and stop the ads. Then again, please reinstate my consent.",
+                 "no usen mi informacion o mejor ya pueden usar mis datos para promociones"), "changes_mind")
     # the same way after the change of mind is no change: "or actually just opt me out of everything"
     for text in ("Stop the promos, or actually just opt me out of everything.", "Opt me out. Or actually, stop using my data."):
         assert sure_out.classify("", text).intent is Intent.OPT_OUT, text
@@ -553,12 +556,10 @@ def test_a_bare_yes_is_never_an_automatic_opt_in() -> None:
 
 def test_an_opt_out_that_sets_a_condition_goes_to_a_person_a_polite_if_does_not() -> None:
     model = _ByWords([], {"opt_out": 0.95, "ambiguous": 0.05}).real
-    for text in ("If it won't cost me anything: please restrict the use of my CPNI.",
+    _assert_for_a_person(model, ("If it won't cost me anything: please restrict the use of my CPNI.",
                  "Según lo que pierda: no usen mis datos para publicidad.",
                  "Opt me out, except for the loyalty emails.",
-                 "Stop some of the promos, there are too many.", "Opt out one line and opt in the other."):
-        result = model.classify("", text)
-        assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_with_a_condition" in result.reasons, text
+                 "Stop some of the promos, there are too many.", "Opt out one line and opt in the other."), "opt_out_with_a_condition")
     for text in ("I would be grateful if you would exclude my account from all promotional use of my information.",
                  "Please opt me out if possible.", "Sáquenme de la publicidad, si es posible."):
         assert model.classify("", text).intent is Intent.OPT_OUT, text
@@ -808,6 +809,26 @@ def test_names_in_signatures_are_not_typos_of_lexicon_words() -> None:
     ("I dey consent to the use of my CPNI.", "c_refuse"),
     ("Pull me off the no-promotions list.", "c_dnm"),
     ("Ya no hace falta la restricción en mi CPNI.", "c_reverse"),
+    # stop requests about marketing keep their words beside the support rewrites (seventeenth round)
+    ("Remove my number from your marketing list.", "c_remove"),  # marketing named: still a request
+    ("Den de baja mi línea de la publicidad.", "c_remove"),
+    ("Cancel the marketing on my account.", "c_stop"),
+    ("Cancel my opt-out.", "c_reverse"),
+    ("No me manden mensajes con ofertas.", "c_nsend"),
+    ("Quiero salirme de la publicidad.", "c_remove"),
+    ("My answer is no.\nAcct 1234", "c_neg"),
+    ("cancel my opt-out\n\nAccount number 7000000930", "c_reverse"),  # the account on the next line is no service
+    ("Clear the do-not-market flag on my line.", "c_reverse"),
+    ("Stop holding back the deals from my account, I consent.", "c_reverse"),
+    ("Quit keeping the deals away from my line.", "c_reverse"),
+    ("Keep my data away from marketers.", "c_stop"),
+    ("Stop sending me promos.", "c_stop"),
+    ("Quiero la exclusión del CPNI YA.", "c_remove"),  # asking for the state: a request to be excluded
+    ("I request an opt-out for the account below.", "c_remove"),
+    ("Quiero que quiten mi exclusión.", "c_reverse"),  # the state, undone
+    ("Bloqueen la publicidad.", "c_stop"),
+    ("Please add my number to your promotions.", "c_add"),
+    ("Add me back to the offers.", "c_add"),
 ])
 def test_more_ways_to_say_it(text: str, concept: str) -> None:
     assert concept in intent_model.concepts(intent_model.normalize(text)), text
@@ -843,9 +864,7 @@ def test_setting_aside_a_refusal_and_leaving_the_excluded_group_are_reversals() 
 
 def test_an_opt_out_answer_to_a_negated_removal_goes_to_a_person() -> None:
     model = _ByWords([], {"opt_out": 0.9, "unrelated": 0.1}).real  # the model reads every text as opt_out
-    for text in ("I no longer want to be opted out.", "Please do not opt me out."):
-        result = model.classify("", text)
-        assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_negated" in result.reasons, text
+    _assert_for_a_person(model, ("I no longer want to be opted out.", "Please do not opt me out."), "opt_out_negated")
     # a refusal beside it is an opt-out: "NO autorizo ... ni por parte de ustedes"
     for text in ("NO autorizo el uso de mi CPNI, ni por parte de ustedes ni de sus afiliados.",
                  "Don't remove my number from billing, but don't use my data for ads."):
@@ -865,10 +884,8 @@ def test_an_opt_out_read_without_a_request_word_or_in_a_footer_goes_to_a_person(
 
 def test_an_opt_in_answer_beside_a_refusal_said_now_goes_to_a_person() -> None:
     model = _ByWords([], {"opt_in": 0.95, "ambiguous": 0.05}).real  # the model: opt_in, sure of it
-    for text in ("Ya les dije. No quiero que vuelvan a usar mis datos para promociones.",
-                 "Don't send me offers anymore."):
-        result = model.classify("", text)
-        assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_beside_a_refusal" in result.reasons, text
+    _assert_for_a_person(model, ("Ya les dije. No quiero que vuelvan a usar mis datos para promociones.",
+                 "Don't send me offers anymore."), "opt_in_beside_a_refusal")
     # asking for the exclusion is a stop request of its own
     result = model.classify("", "Quiero la exclusión del CPNI ya. No quiero que vuelvan a usar mis datos para promociones.")
     assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_beside_a_stop_request" in result.reasons
@@ -904,19 +921,7 @@ def test_the_stop_words_of_a_story_told_after_an_opt_in_do_not_hold_it() -> None
     ("Opt out all corporate lines, including but not limited to master account 0.", "c_neg"),
     ("Opt out all corporate lines, including but not limited to master account 0.", "c_add"),
     ("Excluyan todas las líneas, incluyendo la de mi esposa.", "c_add"),
-])
-def test_words_that_set_no_condition_and_add_no_one(text: str, absent: str) -> None:
-    assert absent not in intent_model.concepts(intent_model.normalize(text)), text
-
-
-def test_a_condition_and_an_inclusion_are_still_read() -> None:
-    for text, concept in (("Opt me out only for the texts.", "c_cond"), ("Solo quiero que paren los mensajes.", "c_cond"),
-                          ("Exclúyanme mientras no pierda el descuento.", "c_cond"),
-                          ("Please include me in the offers again.", "c_add")):
-        assert concept in intent_model.concepts(intent_model.normalize(text)), text
-
-
-@pytest.mark.parametrize(("text", "absent"), [
+    # support that looks like a stop request
     ("i ran out of data how do i buy more", "c_remove"),  # "out" of data is no opt-out
     ("Please remove my old number from the account.", "c_remove"),
     ("Remove the extra line we don't use.", "c_remove"),
@@ -935,43 +940,23 @@ def test_a_condition_and_an_inclusion_are_still_read() -> None:
     ("Agreguen una línea para mi hija.", "c_add"),
     ("Acct no. 5106-225-274", "c_neg"),
 ])
-def test_support_words_that_look_like_a_stop_request(text: str, absent: str) -> None:
+def test_words_that_set_no_condition_add_no_one_or_ask_to_stop_nothing(text: str, absent: str) -> None:
     assert absent not in intent_model.concepts(intent_model.normalize(text)), text
 
 
-@pytest.mark.parametrize(("text", "concept"), [
-    ("Remove my number from your marketing list.", "c_remove"),  # marketing named: still a request
-    ("Den de baja mi línea de la publicidad.", "c_remove"),
-    ("Cancel the marketing on my account.", "c_stop"),
-    ("Cancel my opt-out.", "c_reverse"),
-    ("No me manden mensajes con ofertas.", "c_nsend"),
-    ("Quiero salirme de la publicidad.", "c_remove"),
-    ("My answer is no.\nAcct 1234", "c_neg"),
-    ("cancel my opt-out\n\nAccount number 7000000930", "c_reverse"),  # the account on the next line is no service
-    ("Clear the do-not-market flag on my line.", "c_reverse"),
-    ("Stop holding back the deals from my account, I consent.", "c_reverse"),
-    ("Quit keeping the deals away from my line.", "c_reverse"),
-    ("Keep my data away from marketers.", "c_stop"),
-    ("Stop sending me promos.", "c_stop"),
-    ("Quiero la exclusión del CPNI YA.", "c_remove"),  # asking for the state: a request to be excluded
-    ("I request an opt-out for the account below.", "c_remove"),
-    ("Quiero que quiten mi exclusión.", "c_reverse"),  # the state, undone
-    ("Bloqueen la publicidad.", "c_stop"),
-    ("Please add my number to your promotions.", "c_add"),
-    ("Add me back to the offers.", "c_add"),
-])
-def test_stop_requests_about_marketing_keep_their_words(text: str, concept: str) -> None:
-    assert concept in intent_model.concepts(intent_model.normalize(text)), text
+def test_a_condition_and_an_inclusion_are_still_read() -> None:
+    for text, concept in (("Opt me out only for the texts.", "c_cond"), ("Solo quiero que paren los mensajes.", "c_cond"),
+                          ("Exclúyanme mientras no pierda el descuento.", "c_cond"),
+                          ("Please include me in the offers again.", "c_add")):
+        assert concept in intent_model.concepts(intent_model.normalize(text)), text
 
 
 def test_a_partial_request_or_a_doubt_without_a_mark_goes_to_a_person() -> None:
     model = _ByWords([], {"opt_out": 0.95, "ambiguous": 0.05}).real
-    for text in ("Opt out the tablet line, leave my phone as it is.",
+    _assert_for_a_person(model, ("Opt out the tablet line, leave my phone as it is.",
                  "I object to you using my records to sell me things. But not for my wife's line.",
                  "Part of me wants the offers, part of me doesn't want my data used.",
-                 "Stop the marketing, assuming my price stays the same."):
-        result = model.classify("", text)
-        assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_with_a_condition" in result.reasons, text
+                 "Stop the marketing, assuming my price stays the same."), "opt_out_with_a_condition")
     # a doubt or a question tacked on without a mark is a clause of its own, which the conflict check reads
     assert intent_model._clauses("no autorizo el uso de mi cpni bueno no sé qué me recomiendan") == [
         "no autorizo el uso de mi cpni", "bueno no sé qué me recomiendan"]
@@ -984,10 +969,8 @@ def test_a_partial_request_or_a_doubt_without_a_mark_goes_to_a_person() -> None:
 
 def test_an_opt_out_answer_to_a_question_without_a_request_word_goes_to_a_person() -> None:
     model = _ByWords([], {"opt_out": 0.95, "ambiguous": 0.05}).real
-    for text in ("¿Tengo activada la opción de publicidad? No me acuerdo qué escogí.",
-                 "What marketing options do I have on my account?"):
-        result = model.classify("", text)
-        assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_only_asks" in result.reasons, text
+    _assert_for_a_person(model, ("¿Tengo activada la opción de publicidad? No me acuerdo qué escogí.",
+                 "What marketing options do I have on my account?"), "opt_out_only_asks")
     for text in ("What is this? Stop using my data for marketing.", "Can you take me off the do-not-market list?",
                  "¿Me pueden quitar de la publicidad?"):
         assert "model:intent opt_out_only_asks" not in model.classify("", text).reasons, text
