@@ -100,9 +100,10 @@ class Daemon:
             dead = procs.dead()
             if dead and not self.stopping.is_set():
                 raise RuntimeError("; ".join(dead))
-            if not self.stopping.is_set():
-                starved_after = self.settings.worker.starved_after_seconds
-                for name in await asyncio.to_thread(procs.replace_starved, starved_after):
+            starved_after = self.settings.worker.starved_after_seconds
+            starved = procs.starved(starved_after) if not self.stopping.is_set() else []
+            if starved:
+                for name in await asyncio.to_thread(procs.replace, starved):
                     log.warning("worker_starved", worker=name, heartbeat_older_than_s=starved_after,
                                 action="replaced by a worker at nice 5 (not SCHED_IDLE) until the daemon restarts",
                                 hint="other processes keep every core busy; worker.yield_to_intake = false "

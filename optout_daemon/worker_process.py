@@ -55,8 +55,16 @@ class WorkerProcesses:
         now = time.time()
         return max((now - hb.value) if hb.value else 0.0 for hb in self.heartbeats)
 
-    def replace_starved(self, starved_after: float) -> list[str]:
-        """Replace each SCHED_IDLE worker whose heartbeat is older than starved_after by one at nice 5.
+    def starved(self, starved_after: float) -> list[int]:
+        """The SCHED_IDLE workers whose heartbeat is older than starved_after (before its first heartbeat,
+        a worker loading the model is measured from its start). Cheap: called every half second."""
+        now = time.time()
+        return [i for i, p in enumerate(self.processes)
+                if self.idle_class[i] and now - (self.heartbeats[i].value or self.started_at[i]) > starved_after
+                and p.is_alive()]
+
+    def replace(self, starved: list[int]) -> list[str]:
+        """Replace those workers by workers at nice 5 (blocking: kill, join, spawn).
 
         An idle-class worker only gets the CPU time nothing else wants: on a host whose other work
         keeps every core busy it makes almost no progress, and its stale heartbeat would at last
@@ -64,13 +72,9 @@ class WorkerProcesses:
         message is in the database; the replacement releases the dead worker's claims), and the
         replacement keeps nice 5 until the daemon restarts.
         """
-        now = time.time()
         replaced = []
-        for i, p in enumerate(self.processes):
-            # before its first heartbeat, a worker loading the model is measured from its start
-            last = self.heartbeats[i].value or self.started_at[i]
-            if not (self.idle_class[i] and p.is_alive() and now - last > starved_after):
-                continue
+        for i in starved:
+            p = self.processes[i]
             p.kill()
             p.join(5)
             self.idle_class[i] = False
