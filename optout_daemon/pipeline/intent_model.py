@@ -66,6 +66,8 @@ _REQUEST_CONCEPTS = _said_or_negated(
 # ... and what decides something, for the doubt before an opt-out request: a request word, a condition,
 # a "yes", a void word, not a question
 _DECIDING = (_REQUEST_CONCEPTS - _ASKED) | _said_or_negated("cond", "yes", "void")
+# ... and what leaves a long letter undecided however clearly one clause asks
+_UNDECIDED = _said_or_negated("cond", "hedge", "void", "yes", "reverse", "outstate", "dnm")
 CONFLICT_SHIFT = 0.5
 # Mail that reads unrelated as a whole but has a clause reading opt_in at REQUEST_CLAUSE_SCORE or more
 # ("Quiero suscribirme otra vez. También, ¿por qué subió mi factura?") gets the same shift: a person
@@ -90,6 +92,10 @@ FOCUS_UNRELATED = 0.8
 FOCUS_MIN_CLAUSES = 3
 FOCUS_MIN_CHARS = 250
 FOCUS_REQUEST = 0.5  # ... and some clause left reads opt_out or opt_in at this or more
+# A long letter (LETTER_MIN_CHARS or more) read as `ambiguous` as a whole, with one clause reading opt_out at
+# LETTER_REQUEST_SCORE or more and no word of doubt anywhere, is read by that clause (seventeenth round)
+LETTER_MIN_CHARS = 250
+LETTER_REQUEST_SCORE = 0.9
 FOCUS_BELOW = {"opt_out": 0.6, "opt_in": 0.8, "ambiguous": 1.01, "unrelated": 1.01}
 DOUBT_SCORE = 0.5
 _DOUBTS = (Intent.OPT_OUT.value, Intent.AMBIGUOUS.value)
@@ -99,7 +105,11 @@ _YES_ONLY = frozenset(("c_yes", "c_question", "c_q"))
 # condition ("I would be grateful if you would exclude my account", "si es posible").
 _CONDITION = re.compile(r"(?<!\S)c_n?cond(?!\S)")
 # ... and so does one that asks for part of it: "stop some of the promos", "opt out one line and opt in the other"
-_PARTIAL = re.compile(r"\b(some of|algunas de|algunos de|one line|una linea|the other|la otra|el otro|part of me|una parte de mi)\b"
+_PARTIAL = re.compile(r"\b(one line|una linea|the other|la otra|el otro|part of me|una parte de mi)\b"
+                      # "stop some of the promos" (not a story's "some of them are from you")
+                      r"|\b(?:some of|algunas de|algunos de)\s+(?:(?:the|your|my|these|those|las|los|sus|mis|esas|esos)\s+)?"
+                      r"(?:\w+\s+)?(?:promo\w*|offers?|ofertas|texts?|e?mails?|correos|calls?|llamadas|marketing|ads|"
+                      r"anuncios|messages|mensajes|lines?|lineas|publicidad|mercadeo|data|datos|info\w*)\b"
                       # "opt out the tablet line, leave my phone as it is", "but not for my wife's line"
                       r"|\b(?:leave|keep|dejen|dejar)\s+(?:my|the|our|mi|la|el|nuestra)\s+(?:\w+\s+){0,2}?"
                       r"(?:as (?:it is|is)|alone|the way it is|como esta|igual)\b"
@@ -933,6 +943,11 @@ class SpacyIntentClassifier:
                 text_features = features(model_input(subject, focused))
                 scores = self._read(text_features)
                 best = max(LABELS, key=lambda label: scores[label])
+        read_by_request = False
+        if best == Intent.AMBIGUOUS.value and len(text) >= LETTER_MIN_CHARS and not _MAILING.search(text_features):
+            request = self._letter_request(text)
+            if request is not None:  # the checks below still read the whole letter for a condition or a doubt
+                scores, best, read_by_request = request, Intent.OPT_OUT.value, True
         reason = ""
         if best == Intent.OPT_IN.value and _asks_to_stop(text_features) and _asks_to_stop(
                 features(model_input(subject, _said_now(focused or text, stops_told=True)))):
@@ -981,6 +996,8 @@ class SpacyIntentClassifier:
             reasons = (*reasons, REVERSES_A_RESTRICTION)  # the keyword safety net leaves it to the model
         if focused:
             reasons = ("model:intent focused", *reasons)
+        if read_by_request:
+            reasons = ("model:intent read_by_its_request", *reasons)
         return Classification(intent=Intent(best), confidence=scores[best], scores=scores, classifier=NAME,
                               reasons=(f"model:intent {best} {scores[best]:.2f}", *reasons))
 
@@ -1005,6 +1022,22 @@ class SpacyIntentClassifier:
                    for i, c in zip(said, cats) if i not in aside):
             return ""
         return ". ".join(c.strip() for i, c in enumerate(clauses) if i not in aside)
+
+    def _letter_request(self, text: str) -> dict[str, float] | None:
+        """For a long letter read as `ambiguous` as a whole: the scores of its clearest opt-out clause, when
+        one reads `opt_out` at LETTER_REQUEST_SCORE or more, none reads `opt_in` at 0.5, no clause holds a
+        word of a condition, a hedge, a "yes", setting aside or a reversal, and no question follows the
+        last such clause. A bereaved writer's story around "Please stop all marketing to his account" is
+        the story of that request; "opt me out, or maybe later" is not."""
+        cats = self._clause_scores(text)
+        if len(cats) < 2:
+            return None
+        said = [set(_concept_words(doc)) for doc in self._clause_reads(text)[3]]
+        asks = [i for i, c in enumerate(cats) if c[Intent.OPT_OUT.value] >= LETTER_REQUEST_SCORE]
+        if not asks or any(c[Intent.OPT_IN.value] >= REQUEST_CLAUSE_SCORE for c in cats) or any(
+                words & _UNDECIDED for words in said) or any(words & _ASKED for words in said[max(asks) + 1:]):
+            return None
+        return cats[max(asks, key=lambda i: cats[i][Intent.OPT_OUT.value])]
 
     # the text, clause scores, told flags and clause features of the last message: its checks (conflict,
     # doubt, request words) read it once

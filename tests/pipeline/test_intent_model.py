@@ -1012,3 +1012,24 @@ def test_long_mail_is_read_by_its_request_only_when_a_clause_asks_for_something(
     strong = _ByWords([*rules, ("opt me out", {"opt_out": 0.95, "ambiguous": 0.05})],
                       {"opt_out": 0.45, "unrelated": 0.3, "ambiguous": 0.25}).real
     assert strong._focus(story + "Also, opt me out of marketing.") == "Also, opt me out of marketing"
+
+
+def test_a_long_letter_read_as_ambiguous_is_read_by_its_clear_request_when_nothing_in_it_doubts() -> None:
+    story = ("I lost my wife in the spring and since then I have been getting a lot of calls from different "
+             "companies trying to sell me things. I find it difficult to talk to people on the phone these days, "
+             "and the evenings are the hardest part. ")
+    request = "I would like you to stop using my phone records and my account for selling and advertising."
+    rules = [("these days, and", {"ambiguous": 0.56, "opt_out": 0.39, "unrelated": 0.05}),  # the whole letter
+             ("would like you to stop", {"opt_out": 0.99, "ambiguous": 0.01}),
+             ("lost my wife", {"ambiguous": 0.61, "opt_out": 0.2, "unrelated": 0.19}),
+             ("maybe", {"ambiguous": 0.9, "opt_out": 0.1})]
+    model = _ByWords(rules, {"unrelated": 0.76, "ambiguous": 0.24}).real
+    result = model.classify("please", story + request)
+    assert result.intent is Intent.OPT_OUT and "model:intent read_by_its_request" in result.reasons
+    # a hedge anywhere in it leaves it to a person, and so does a short message
+    assert model.classify("please", story + request + " Or maybe later.").intent is Intent.AMBIGUOUS
+    short = _ByWords([("the hardest", {"ambiguous": 0.56, "opt_out": 0.44}), *rules[1:]], {"unrelated": 1.0}).real
+    assert short.classify("", "The evenings are the hardest. " + request).intent is Intent.AMBIGUOUS
+    # "some of them are from you" in a story is no partial request; "stop some of the promos" is one
+    assert not intent_model._PARTIAL.search(intent_model.features("some of them are from you, trying to sell me things"))
+    assert intent_model._PARTIAL.search(intent_model.features("Stop some of the promos, there are too many."))
