@@ -177,8 +177,9 @@ _NOT_ARRIVING = re.compile(r"\bno (?:me |le |nos |te )?(?:llega|llegan|entra|ent
 # cancelar esa línea", "Please remove my old number from the account", "Remove the extra line we don't use"),
 # unless marketing is named right after ("remove my number from your marketing list")
 _SERVICE_OBJECT = (r"(?:(?:my|the|this|that|his|her|our|their|an|a|esa|esta|mi|la|su|el|una|sus|mis|las|los)[ \t]+)"
-                   r"(?:(?!opt|exclu|restric|block|bloque)[\w'-]+[ \t]+){0,2}?(?:lines?|accounts?|services?|plan|contract|numbers?|devices?|add-?on|features?|"
-                   r"users?|cards?|insurance|lineas?|cuentas?|servicios?|contrato|numeros?|equipos?|usuarios?|tarjetas?|"
+                   r"(?:(?!opt|exclu|restric|block|bloque)[\w'-]+[ \t]+){0,2}?"
+                   r"(?:lines?|accounts?|services?|plan|contract|numbers?|devices?|add-?on|features?|users?|cards?|"
+                   r"insurance|lineas?|cuentas?|servicios?|contrato|numeros?|equipos?|usuarios?|tarjetas?|"
                    r"seguro)\b(?![^.!?\n]{0,30}\b(?:marketing|promo\w*|publicidad|ofertas?|offers?|ads|advertis\w*|mercad\w*|"
                    r"lists?|listas?|mailing|cpni)\b)")
 _CANCEL_SERVICE = re.compile(r"\b(?:cancel|cancell?ed|cancell?ing|cancelar|cancelen|cancela|close|closing|cerrar|cierren|"
@@ -246,7 +247,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("puede que",), _PUEDE_QUE, "puedeque"),
     ((" off",), _AMOUNT_OFF, r"\1 discount"),
     (("acuerdo",), _ME_ACUERDO, r"\1 recuerdo"),  # "no me acuerdo qué escogí": remembering, not agreeing
-    (("limited",), _NOT_LIMITED, "including"),
+    (("limited",), _NOT_LIMITED, "including"),  # a contract's "including but not limited to": no "but", no "not"
     (("fine print",), _FINE_PRINT, "smallprint"),
     ((" out of",), _RAN_OUT, "usedup"),
     (("no ",), _NOT_ARRIVING, "nollega"),  # "no me llegan los mensajes": not received, no refusal
@@ -260,7 +261,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("block", "bloque"), _BLOCK_CALLER, "blockcaller"),
     (("add", "agreg", "anad"), _ADD_SERVICE, "addservice"),
     ((" back", "away"), _HOLD_BACK, "withholding"),
-    (("no.",), _NUMBER_ABBREVIATION, "numero"),  # a contract's "including but not limited to": no "but", no "not"
+    (("no.",), _NUMBER_ABBREVIATION, "numero"),
     (("mientras tanto",), _MEANWHILE, "meanwhile"),  # not "mientras" (while, as long as)
     (("solo que",), _JUST_THAT, r"\1es que"),  # "..., solo que no quiero publicidad": "it's just that", no condition
     (("back", "bcak", "bakc", "bak"), _TAKE_BACK, "withdraw"),  # "take back my consent": withdraw it; "... my opt-out": undo it
@@ -338,7 +339,8 @@ _LEXICON = {
                "authorizeduser cut cortaron disconnected desconectaron reconnect reconectar balance saldo fraud "
                "fraude fraudulent fraudulenta stolen robada robado theft robo hacked hackeado ported portaron alert "
                "alerts alertas printed impresa impreso paper papel protection proteccion service services servicios feature "
-               "features add-on addon locator funcion nollega usedup pagar pagando pagado pagamos broken blockcaller addservice notification notifications notificaciones reminder reminders warning warnings "
+               "features add-on addon locator funcion nollega usedup pagar pagando pagado pagamos broken blockcaller "
+               "addservice notification notifications notificaciones reminder reminders warning warnings "
                "recordatorio recordatorios",
 
     "spam": "click clic here aqui win won winner prize premio free gratis verify verifique link enlace urgent "
