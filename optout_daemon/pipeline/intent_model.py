@@ -1034,7 +1034,7 @@ class SpacyIntentClassifier:
         cats = self._clause_scores(text)
         if len(cats) < 2:
             return None
-        said = [set(_concept_words(doc)) for doc in self._clause_reads(text)[3]]
+        said = self._clause_words(text)
         asks = [i for i, c in enumerate(cats) if c[Intent.OPT_OUT.value] >= LETTER_REQUEST_SCORE]
         if not asks or any(c[Intent.OPT_IN.value] >= REQUEST_CLAUSE_SCORE for c in cats) or any(
                 words & _UNDECIDED for words in said) or any(words & _ASKED for words in said[max(asks) + 1:]):
@@ -1053,6 +1053,18 @@ class SpacyIntentClassifier:
     def _clause_told(self, text: str) -> list[bool]:
         """For each clause _clause_scores scores: it tells what happened before and asks nothing now."""
         return self._clause_reads(text)[2]
+
+    _last_words: tuple[str, list[set[str]]] = ("", [])
+
+    def _clause_words(self, text: str) -> list[set[str]]:
+        """The concept words of each clause _clause_scores scores, read once per message (the conflict
+        check and the long-letter check both need them)."""
+        last = self._last_words  # one tuple, read and replaced whole, as _last_clauses
+        if last[0] == text:
+            return last[1]
+        words = [set(_concept_words(doc)) for doc in self._clause_reads(text)[3]]
+        self._last_words = (text, words)
+        return words
 
     def _clause_reads(self, text: str) -> tuple[str, list[dict[str, float]], list[bool], list[str]]:
         last = self._last_clauses  # one tuple, read and replaced whole: safe across worker threads
@@ -1129,7 +1141,7 @@ class SpacyIntentClassifier:
         # in a long letter, a clause that reads as a doubt but holds no word of a request ("I can provide
         # the POA document if needed", "who is 91 and lives in assisted care") is the story, not a hedge
         docs = self._clause_reads(text)[3]
-        said = [set(_concept_words(doc)) for doc in docs]
+        said = self._clause_words(text)
         # ... and, for an opt-out answer, a question or a doubt that only asks what this is, before the last
         # clause that asks to opt out ("I don't know what CPNI is ... Opt me out", "What is this? Remove
         # me"): the customer decided after it
