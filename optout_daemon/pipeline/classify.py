@@ -169,6 +169,25 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": 
 DIGITS = re.compile(r"\d+")
 
 
+class _Unaccented(dict):
+    """str.translate's table for one character at a time: its NFKD decomposition without combining marks
+    ("é" -> "e", "ﬁ" -> "fi"), worked out the first time the character is seen. NFKD decomposes each
+    character on its own and only reorders combining marks, which are all dropped: translating each
+    character gives what normalizing the whole string gives (a property test compares them)."""
+
+    def __missing__(self, code: int) -> str:
+        out = "".join(ch for ch in unicodedata.normalize("NFKD", chr(code)) if not unicodedata.combining(ch))
+        if len(self) < _UNACCENTED_KEPT:  # bounded: a message of every code point cannot grow it without end
+            self[code] = out
+        return out
+
+
+_UNACCENTED_KEPT = 20_000
+
+
+_UNACCENTED = _Unaccented()
+
+
 def fold(text: str) -> str:
     """Lower case, apostrophe variants and accents folded, "n't" split off ("don't" -> "do not").
 
@@ -177,7 +196,7 @@ def fold(text: str) -> str:
     """
     text = text.lower().translate(_APOSTROPHES)
     if not text.isascii():  # ASCII is already what NFKD and dropping combining marks give
-        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+        text = text.translate(_UNACCENTED)
     text = text.replace("can't", "can not").replace("cannot", "can not").replace("won't", "will not")
     return text.replace("n't", " not")
 

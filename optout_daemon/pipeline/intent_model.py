@@ -25,6 +25,7 @@ import math
 import random
 import re
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -597,10 +598,23 @@ def concepts(normalized: str) -> list[str]:
 
 def features(model_text: str) -> str:
     """What the spaCy pipeline reads: the normalized text, then its concept tokens."""
+    memo = getattr(_READ_THIS_MESSAGE, "features", None)
+    if memo is not None and (known := memo.get(model_text)) is not None:
+        return known
     text = normalize(model_text)
     if _THREAT.search(text):
         text = _defuse_threats(text)
-    return text + "\n\n" + " ".join(concepts(text))
+    out = text + "\n\n" + " ".join(concepts(text))
+    if memo is not None:
+        memo[model_text] = out
+    return out
+
+
+# The checks of one classify() call read some texts more than once (a clause that is also a sentence,
+# the whole text without a subject): each is made into features once per message. Per thread (the
+# daemon classifies off the event loop) and dropped when the message is done, so nothing is kept from
+# one message to the next.
+_READ_THIS_MESSAGE = threading.local()
 
 
 _IF_WORD = re.compile(r"\b(?:if|sicond)\b")
@@ -926,6 +940,13 @@ class SpacyIntentClassifier:
         return {label: float(cats.get(label, 0.0)) for label in LABELS}
 
     def classify(self, subject: str, text: str) -> Classification:
+        _READ_THIS_MESSAGE.features = {}
+        try:
+            return self._classify(subject, text)
+        finally:
+            _READ_THIS_MESSAGE.features = None
+
+    def _classify(self, subject: str, text: str) -> Classification:
         model_text = model_input(subject, text)
         if not _A_WORD.search(model_text):
             # Nothing written at all: a person must look (never an automatic action on silence).

@@ -252,6 +252,36 @@ def test_the_keyword_screen_finds_a_phrase_exactly_when_the_patterns_do(words: l
         assert classify._matches(patterns, text, screen) == classify._matches(patterns, text)
 
 
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+       | st.lists(st.sampled_from(["é", "ñ", "Ü", "\u0301", "\u0327", "ﬁ", "²", "Å", "ǅ", "\u00b4", "\ufb03", "가",
+                                   "\u0345", "a", " "]), max_size=12).map("".join))
+def test_accents_are_folded_as_normalizing_the_whole_string_does(text: str) -> None:
+    # fold() strips accents one character at a time through a table: the same as NFKD of the whole string
+    # with its combining marks dropped, the way it was written before
+    import unicodedata  # noqa: PLC0415
+
+    from optout_daemon.pipeline import classify  # noqa: PLC0415
+    whole = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    assert text.translate(classify._UNACCENTED) == whole
+
+
+def test_a_message_reads_the_same_with_or_without_the_per_message_features(model) -> None:  # noqa: ANN001
+    # classify() makes each text into features once per message; the answer must be what reading every
+    # text afresh gives, for every held-out message (long letters, clauses, subjects)
+    examples = intent_model.read_examples(TRAINING_DIR / "heldout.jsonl")
+    texts = [(e["subject"], split_reply(e["body"])[0]) for e in examples[::3]]
+    memoised = [model.classify(subject, text) for subject, text in texts]
+    saved = intent_model.SpacyIntentClassifier.classify
+    intent_model.SpacyIntentClassifier.classify = intent_model.SpacyIntentClassifier._classify
+    try:
+        afresh = [model.classify(subject, text) for subject, text in texts]
+    finally:
+        intent_model.SpacyIntentClassifier.classify = saved
+    assert memoised == afresh
+    assert intent_model._READ_THIS_MESSAGE.features is None  # nothing kept after a message
+
+
 def _concepts(text: str) -> list[str]:
     return intent_model.concepts(intent_model.normalize(text))
 
