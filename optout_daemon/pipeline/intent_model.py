@@ -745,6 +745,28 @@ def _sets_a_condition(model_text: str, text_features: str) -> bool:
                for f in map(features, _SENTENCES.split(said)) if not _REPORTED.search(f))
 
 
+# What someone at the carrier or another person told the customer ("the rep said my account is flagged
+# 'no marketing'", "la muchacha me dijo que como me había excluido no me mandan esas ofertas", "me
+# explicó que no es que vendan los datos"): their words, reported, ask nothing of the customer's own.
+# A part with a "please" of its own is a request, whoever is quoted in it.
+_SOMEONE_SAID = re.compile(
+    r"\b(?:(?:rep|representative|agent|associate|employee|clerk|cashier|guy|lady|woman|man|girl|someone|somebody|"
+    r"they|he|she|staff|tech|technician|operator|supervisor|manager|advisor|service|support)\s+(?:\w+\s+){0,3}?"
+    r"(?:said|says|told me|told us|tells me|explained|mentioned|informed me|informed us)|"
+    r"(?:me|nos)\s+(?:dijo|dijeron|dice|dicen|explico|explicaron|comento|comentaron|informo|informaron|aclaro|aclararon))\b")
+_OWN_REQUEST = re.compile(r"\b(?:please|pls|plz|kindly|por favor|porfa)\b")
+
+
+def _reported(normalized: str) -> bool:
+    """The part reports what another person said, and asks nothing in its own words."""
+    return bool(_SOMEONE_SAID.search(normalized)) and not _OWN_REQUEST.search(normalized)
+
+
+def _told(normalized: str) -> bool:
+    """The part tells what happened before or what someone else said: the story, not a request now."""
+    return tells_the_past(normalized) or _reported(normalized)
+
+
 def _said_now(text: str, stops_told: bool = False) -> str:
     """What the customer wrote without the parts that tell what happened before (classify.tells_the_past):
     "Some time ago I requested that my information not be used for advertising" is the story. With
@@ -753,7 +775,7 @@ def _said_now(text: str, stops_told: bool = False) -> str:
     keeps its "restrict"."""
     parts = ((part, normalize(part)) for part in STORY_PARTS.split(text))
     return ". ".join(part for part, folded in parts
-                     if not (tells_the_past(folded) and (not stops_told or _stops_told(folded))))
+                     if not _reported(folded) and not (tells_the_past(folded) and (not stops_told or _stops_told(folded))))
 
 
 _TOLD_BEFORE = frozenset(("opted", "di", "dio", "dimos", "dieron", "de"))  # "opted out", "me di de baja"
@@ -1109,7 +1131,7 @@ class SpacyIntentClassifier:
         # may not read as `ambiguous` against the request beside it
         cats = [{**cats, Intent.AMBIGUOUS.value: 0.0} if _names_a_topic_only(doc) else cats
                 for doc, cats in zip(docs, self._scores(docs))]
-        return cats, [tells_the_past(f.split("\n\n", 1)[0]) for _, f in said], docs
+        return cats, [_told(f.split("\n\n", 1)[0]) for _, f in said], docs
 
     def _request_clause(self, text: str, text_features: str, subject: str = "") -> str:
         """The reason to show unrelated mail to a person: a clause of it reads as a request. An opt-out

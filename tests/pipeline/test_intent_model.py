@@ -732,10 +732,37 @@ def test_a_service_is_what_a_customer_cancels_not_marketing() -> None:
     ("Sigo sin querer publicidad, como dije por teléfono", False),
     ("Les quito el permiso que les había dado", False),
     ("Stop the promos", False),  # no past at all
+    # a wish reported in the past subjunctive is the story ("que ya no usaran"), "ya no" asked now is not
+    ("Mi esposa mandó un correo hace un mes pidiendo que ya no usaran nuestra información", True),
+    ("Hace un mes nos mandaban ofertas", True),
+    ("Hace un mes que lo pienso y ya no quiero publicidad", False),
+    # what someone else said is the story too, unless the part asks with a please of its own
+    ("The rep said my account is flagged no marketing", True),
+    ("La muchacha me dijo que no me mandan esas ofertas", True),
+    ("Me explicó que no es que vendan los datos", True),
+    ("The agent told me to write, so please opt me out", False),
+    ("Stop using my data, the rep knows", False),
 ])
 def test_a_clause_that_tells_the_past_is_one_that_asks_nothing_now(text: str, told: bool) -> None:
-    from optout_daemon.pipeline.classify import tells_the_past  # noqa: PLC0415
-    assert tells_the_past(intent_model.normalize(text)) is told
+    assert intent_model._told(intent_model.normalize(text)) is told
+
+
+@pytest.mark.parametrize("body", [
+    "I was at the store today and the rep said my account is flagged no marketing and I need to email you to "
+    "fix it. So: I consent, please restore marketing on my account.",
+    "Fui a la tienda y la muchacha me dijo que como yo me había excluido del mercadeo el año pasado no me mandan "
+    "esas ofertas. Pues ya no quiero estar excluida. Quiero que me vuelvan a mandar las promos.",
+    "Mi esposa mandó un correo hace un mes pidiendo que ya no usaran nuestra información para promociones, pero "
+    "no me consultó. Los dos queremos recibir las ofertas. Por favor reactiven el permiso.",
+])
+def test_an_opt_in_is_not_held_by_what_someone_else_said_or_asked_before(model, body: str) -> None:  # noqa: ANN001
+    # the refusal is the rep's words or the wife's earlier request: the customer asks for the offers
+    assert classify(model, "", body).intent is Intent.OPT_IN
+
+
+def test_a_refusal_beside_what_the_rep_said_is_still_a_refusal(model) -> None:  # noqa: ANN001
+    result = classify(model, "", "The rep said I would get a discount for staying. Stop using my data for marketing.")
+    assert result.intent is Intent.OPT_OUT
 
 
 def test_an_opt_in_is_not_held_by_the_story_of_an_earlier_opt_out() -> None:
