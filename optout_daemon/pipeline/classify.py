@@ -155,7 +155,7 @@ _ASKS_NOW = re.compile(
     r"\b(?:please|pls|plz|kindly|want|wants|like|need|needs|can|could|will|would|should|must|let|make|put|"
     r"take|add|keep|sign|opt|stop|quiere|quieren|remove|do not|don[’']?t|quit|cancel|undo|reinstate|restore|"
     r"quiero|queremos|quisiera|deseo|deseamos|necesito|por favor|porfa|favor|pueden|puede|podrian|podria|"
-    r"pido|pedimos|solicito|dejen|paren|no me|no nos|no usen|den|denme|sigan|vuelvan|incluyan|"
+    r"pido|pedimos|solicito|dejen|paren|no me(?! llega| llego)|no nos|no usen|den|denme|sigan|vuelvan|incluyan|"
     r"excluyan|quiten|saquen|borren|pongan|agreguen|manden|reactiven|activen|usen|utilicen|quito|retiro|revoco|"
     r"autorizo|doy|acepto|niego|prohibo|exijo|sigo|seguimos|querer|(?<!que )ya no|me (?:off|out|in|back)|"
     # a Spanish request to "ustedes" ("anulen el bloqueo que pedí"), and the like in the present, but not a

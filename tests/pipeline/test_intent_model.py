@@ -735,6 +735,8 @@ def test_a_service_is_what_a_customer_cancels_not_marketing() -> None:
     # a wish reported in the past subjunctive is the story ("que ya no usaran"), "ya no" asked now is not
     ("Mi esposa mandó un correo hace un mes pidiendo que ya no usaran nuestra información", True),
     ("Hace un mes nos mandaban ofertas", True),
+    ("Me di de baja hace meses y ahora no me llega ningún descuento", True),  # not arriving: no request
+    ("Me di de baja hace meses y no me manden nada", False),
     ("Hace un mes que lo pienso y ya no quiero publicidad", False),
     # what someone else said is the story too, unless the part asks with a please of its own
     ("The rep said my account is flagged no marketing", True),
