@@ -617,18 +617,25 @@ def features(model_text: str) -> str:
 _READ_THIS_MESSAGE = threading.local()
 
 
-_IF_WORD = re.compile(r"\b(?:if|sicond)\b")
+_WORD = re.compile(r"[a-z]+(?:-[a-z]+)?")  # a word as concepts() reads it
+
+
+def _unconditional(m: re.Match[str]) -> str:
+    return "ifthreat" if _concept(m.group()) == "cond" else m.group()
 
 
 def _defuse_threats(text: str) -> str:
-    """An "if" that only threatens ("si me vuelven a llamar voy a poner una queja con la FCC", "if you call
-    again I'm switching carriers"), in a sentence with no word of a request, sets no condition on the
-    request beside it: it becomes "ifthreat" (no concept), for the model as for the rules."""
+    """A condition that only threatens ("si me vuelven a llamar voy a poner una queja con la FCC", "if you
+    call again I'm switching carriers", "unless you stop calling I'll report you"), in a sentence with no
+    word of a request, sets no condition on the request beside it: each of its `cond` words becomes
+    "ifthreat" (no concept), for the model as for the rules (_sets_a_condition reads the features)."""
     parts = _SENTENCE_PARTS.split(text)
     for i in range(0, len(parts), 2):
         part = parts[i]
-        if _IF_WORD.search(part) and _THREAT.search(part) and not set(concepts(part)) & _ASKING_NOW:
-            parts[i] = _IF_WORD.sub("ifthreat", part)
+        if _THREAT.search(part):
+            said = set(concepts(part))
+            if said & {"c_cond", "c_ncond"} and not said & _ASKING_NOW:
+                parts[i] = _WORD.sub(_unconditional, part)
     return "".join(parts)
 
 
@@ -737,12 +744,10 @@ def _sets_a_condition(model_text: str, text_features: str) -> bool:
         return True
     if not _CONDITION.search(text_features):
         return False
-    # a condition that only threatens ("Si me vuelven a llamar voy a poner una queja con la FCC", "if you
-    # call again I'm switching carriers") limits no request: it counts only beside a request word
-    # (what is quoted inside a sentence, "hey! you qualify", ends no sentence)
+    # (a condition that only threatens is none: features() made it "ifthreat"; what is quoted inside a
+    # sentence, "hey! you qualify", ends no sentence)
     said = _QUOTED.sub("quote", _POLITE_IF.sub("polite", normalize(model_text)))
-    return any(_CONDITION.search(f) and not (_THREAT.search(f) and not set(_concept_words(f)) & _ASKING_NOW)
-               for f in map(features, _SENTENCES.split(said)) if not _REPORTED.search(f))
+    return any(_CONDITION.search(f) for f in map(features, _SENTENCES.split(said)) if not _REPORTED.search(f))
 
 
 # What someone at the carrier or another person told the customer ("the rep said my account is flagged

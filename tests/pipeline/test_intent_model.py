@@ -1050,12 +1050,19 @@ def test_the_notice_reported_is_no_doubt_beside_the_request() -> None:
     assert model._clauses_conflict("I'll opt out unless it costs me. I'm opting out, for every line.", "opt_out")
 
 
-def test_an_if_that_only_threatens_is_no_condition_for_the_model_either() -> None:
+def test_a_condition_that_only_threatens_is_no_condition_for_the_model_either() -> None:
+    # every word of a condition, not only "if": the rules read the same features, so neither holds the request
     for text in ("Quiero la exclusión del CPNI YA. Si me vuelven a llamar voy a poner una queja con la FCC.",
-                 "If you call again I'm switching carriers. Stop the promos."):
+                 "If you call again I'm switching carriers. Stop the promos.",
+                 "Stop the promos. Unless you fix my bill by Friday I will report you to the FCC.",
+                 "No usen mis datos. A menos que arreglen mi factura, me cambio de compañía."):
         assert "c_cond" not in intent_model.features(text), text
-    for text in ("Opt me out if it does not cost me anything.", "Stop the promos if you can, or I will complain to the FCC."):
+        assert not intent_model._sets_a_condition(text, intent_model.features(text)), text
+    for text in ("Opt me out if it does not cost me anything.", "Stop the promos if you can, or I will complain to the FCC.",
+                 "Opt me out unless it costs me my discount."):
         assert "c_cond" in intent_model.features(text), text
+    for text in ("Opt me out if it does not cost me anything.", "Opt me out unless it costs me my discount."):
+        assert intent_model._sets_a_condition(text, intent_model.features(text)), text
     assert "c_keep" not in intent_model.features("Ya les dije DOS veces por teléfono y siguen.")
 
 
