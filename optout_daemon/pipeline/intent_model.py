@@ -994,9 +994,11 @@ class SpacyIntentClassifier:
                 scores = self._read(text_features)
                 best = max(LABELS, key=lambda label: scores[label])
         read_by_request = False
-        if best == Intent.AMBIGUOUS.value and len(text) >= LETTER_MIN_CHARS and not _MAILING.search(text_features):
+        if (best == Intent.AMBIGUOUS.value or (best == Intent.OPT_OUT.value and scores[best] < LETTER_REQUEST_SCORE)) \
+                and len(text) >= LETTER_MIN_CHARS and not _MAILING.search(text_features):
             request = self._letter_request(text)
-            if request is not None:  # the checks below still read the whole letter for a condition or a doubt
+            if request is not None and request[Intent.OPT_OUT.value] > scores[Intent.OPT_OUT.value]:
+                # (the checks below still read the whole letter for a condition or a doubt)
                 scores, best, read_by_request = request, Intent.OPT_OUT.value, True
         reason = ""
         if best == Intent.OPT_IN.value and _asks_to_stop(text_features) and _asks_to_stop(
@@ -1074,7 +1076,8 @@ class SpacyIntentClassifier:
         return ". ".join(c.strip() for i, c in enumerate(clauses) if i not in aside)
 
     def _letter_request(self, text: str) -> dict[str, float] | None:
-        """For a long letter read as `ambiguous` as a whole: the scores of its clearest opt-out clause, when
+        """For a long letter read as `ambiguous` as a whole, or as `opt_out` below LETTER_REQUEST_SCORE (the
+        story around the request makes the model unsure of it): the scores of its clearest opt-out clause, when
         one reads `opt_out` at LETTER_REQUEST_SCORE or more, none reads `opt_in` at 0.5, no clause holds a
         word of a condition, a hedge, a "yes", setting aside or a reversal, and no question follows the
         last such clause. A bereaved writer's story around "Please stop all marketing to his account" is

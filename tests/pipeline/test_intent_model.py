@@ -1096,6 +1096,13 @@ def test_a_long_letter_read_as_ambiguous_is_read_by_its_clear_request_when_nothi
     assert model.classify("please", story + request + " Or maybe later.").intent is Intent.AMBIGUOUS
     short = _ByWords([("the hardest", {"ambiguous": 0.56, "opt_out": 0.44}), *rules[1:]], {"unrelated": 1.0}).real
     assert short.classify("", "The evenings are the hardest. " + request).intent is Intent.AMBIGUOUS
+    # a letter read as an opt-out but unsurely, for the story around its request, is read by the request too
+    unsure = _ByWords([("these days, and", {"opt_out": 0.66, "ambiguous": 0.3, "unrelated": 0.04}), *rules[1:]],
+                      {"unrelated": 0.76, "ambiguous": 0.24}).real
+    result = unsure.classify("please", story + request)
+    assert result.intent is Intent.OPT_OUT and result.confidence == 0.99
+    assert "model:intent read_by_its_request" in result.reasons
+    assert unsure.classify("please", story + request + " Or maybe later.").intent is Intent.AMBIGUOUS
     # "some of them are from you" in a story is no partial request; "stop some of the promos" is one
     assert not intent_model._PARTIAL.search(intent_model.features("some of them are from you, trying to sell me things"))
     assert intent_model._PARTIAL.search(intent_model.features("Stop some of the promos, there are too many."))
