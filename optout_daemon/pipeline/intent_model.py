@@ -1204,9 +1204,12 @@ class SpacyIntentClassifier:
                  or (i < last and not words & _DECIDING) or bool(_REPORTED.search(doc))
                  for i, (words, doc) in enumerate(zip(said, docs))]
         # two of opt_out / opt_in / ambiguous each read clearly in some clause (no clause can be two)
+        # ... and a clause that only names a topic ("Now I'm getting welcome offers and deals", "I got your
+        # letter about CPNI") asks for nothing: like a told one, it counts only for the answer `best`
+        topic = [bool(words) and words <= _TOPICS for words in said]
         read = {label for label in _CONFLICTING
-                if any(c[label] >= CONFLICT_SCORE and (label == best or not t)
-                       and not (label == Intent.AMBIGUOUS.value and a) for c, t, a in zip(cats, told, aside))}
+                if any(c[label] >= CONFLICT_SCORE and (label == best or not (t or o))
+                       and not (label == Intent.AMBIGUOUS.value and a) for c, t, a, o in zip(cats, told, aside, topic))}
         if len(read) >= 2:
             return True
         return best == Intent.OPT_IN.value and best in read and all(

@@ -1042,6 +1042,18 @@ def test_a_complaint_that_it_was_ignored_and_the_fine_print_decide_nothing() -> 
     assert "c_consent" in intent_model.concepts(intent_model.normalize("That is fine with me."))
 
 
+def test_a_clause_that_only_names_a_topic_asks_for_nothing_against_the_request() -> None:
+    # "welcome offers and deals" holds only a topic: whatever a model reads in it, it asks for no offers
+    rules = [("deals. please", {"opt_out": 0.9, "opt_in": 0.1}),  # the whole message
+             ("welcome offers", {"opt_in": 0.89, "opt_out": 0.11}), ("send me", {"opt_in": 0.95, "opt_out": 0.05}),
+             ("opt me out", {"opt_out": 0.95, "opt_in": 0.05})]
+    model = _ByWords(rules, {"unrelated": 1.0}).real
+    assert set(intent_model._concept_words(intent_model.features("Now I'm getting welcome offers and deals"))) == {"c_mkt"}
+    assert not model._clauses_conflict("Now I'm getting welcome offers and deals. Please opt me out again.", "opt_out")
+    # a clause that asks for the offers still conflicts with the opt-out
+    assert model._clauses_conflict("Send me the deals. Please opt me out again.", "opt_out")
+
+
 def test_the_notice_reported_is_no_doubt_beside_the_request() -> None:
     # the clause that tells what the notice says reads as a condition, but it is the carrier's
     model = _ByWords([("unless", {"ambiguous": 0.9, "opt_out": 0.1})], {"opt_out": 0.95, "ambiguous": 0.05}).real
