@@ -716,6 +716,9 @@ _BARE_REQUESTS = ({"c_stop"}, {"c_remove"}, {"c_refuse"})
 # quiero los descuentos"; but "I don't want to unsubscribe, I need help with my voicemail" is support)
 _WANTS_MARKETING = frozenset(("c_mkt", "c_spam", "c_consent", "c_keep", "c_add", "c_again"))
 BARE_REQUEST_WORDS = 3
+# ... or the answer to the notice given in so many words, after something else ("me piden mi nip es verdad
+# mi respuesta es sí"): a "yes" alone reads as a doubt, but the answer is the customer's
+_ANSWERS_YES = re.compile(r"\b(?:mi respuesta|my (?:answer|response|reply))\b[^.!?\n]{0,30}?\b(?:es|is)(?: que)? (?:si|yes|sicond|sipolite)\b")
 
 
 def _names_a_topic_only(text_features: str) -> bool:
@@ -1165,6 +1168,8 @@ class SpacyIntentClassifier:
                 if ("c_mkt" in singles and singles & _ASKING) or singles >= {"c_neg", "c_nmkt"} or singles >= {
                         "c_nuse", "c_ndata"}:
                     return "model:intent request_words"
+            if _ANSWERS_YES.search(text_features):
+                return "model:intent request_words"  # "... es verdad mi respuesta es sí": the notice answered
             for clause in [*_CLAUSES.split(text[:MAX_MODEL_CHARS]), *_CLAUSES.split(subject)]:  # one-word ones too
                 if 0 < len(_A_WORD.findall(clause)) <= BARE_REQUEST_WORDS and set(
                         _concept_words(features(clause))) in _BARE_REQUESTS:

@@ -203,6 +203,16 @@ def test_unrelated_mail_with_an_opt_in_clause_goes_to_a_person() -> None:
     assert model.classify("", "Mi factura subió. ¿Por qué?").intent is Intent.UNRELATED
 
 
+def test_unrelated_mail_that_answers_yes_to_the_notice_goes_to_a_person() -> None:
+    # the answer given without a mark after a support question: "yes" alone reads as a doubt, the whole as support
+    model = _ByWords([], {"unrelated": 0.67, "ambiguous": 0.33}).real
+    for text in ("Necesito una cita con el técnico. me piden mi nip es verdad mi respuesta es sí",
+                 "my phone is slow my answer is yes"):
+        result = model.classify("", text)
+        assert result.intent is Intent.AMBIGUOUS and "model:intent request_words" in result.reasons, text
+    assert model.classify("", "Necesito una cita con el técnico. Gracias").intent is Intent.UNRELATED
+
+
 def test_unrelated_mail_with_an_opt_out_clause_goes_to_a_person() -> None:
     # a support question with a refusal after it: the whole reads unrelated, the refusal must not be ignored
     model = _Scripted().real
