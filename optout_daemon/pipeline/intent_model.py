@@ -201,7 +201,9 @@ _BLOCK_CALLER = re.compile(r"\b(?:block|blocks|blocking|bloqueen|bloquear|bloque
 # "add international calling", "agreguen una línea": a service added, not consent
 _ADD_SERVICE = re.compile(r"\b(?:add|adding|agregar|agreguen|agregue|anadir|anadan)\b(?=[ \t]+(?:(?:a|an|another|one|more|una|otra|un|otro|"
                           r"mas)[ \t]+)?(?:[\w'-]+[ \t]+)?(?:lines?|calling|minutes|data|devices?|hotspot|roaming|phones?|users?|"
-                          r"watch|tablet|package|plan|gb|lineas?|minutos|datos|equipos?|telefonos?|usuarios?|paquete)\b)")
+                          r"watch|tablet|package|plan|gb|lineas?|minutos|datos|equipos?|telefonos?|usuarios?|paquete)\b"
+                          # "agregar a mi esposa como usuaria autorizada", "add my son as an authorized user"
+                          r"|(?=(?:[ \t]+[\w'-]+){0,4}?[ \t]+(?:as|como)[ \t]+(?:(?:an?|un|una)[ \t]+)?authorizeduser\b))")
 # "Quiero la exclusión del CPNI", "I request an opt-out": asking for the state is asking to be excluded (not
 # "my opt-out", the state a reversal undoes: "I want my opt-out cancelled" stays)
 _WANT_THE_STATE = re.compile(r"\b(quiero|queremos|solicito|solicitamos|pido|pedimos|want|wants|request|requesting)[ \t]+"
@@ -418,6 +420,7 @@ _NO_CONCEPT = frozenset({"opting", "opted", "opts",  # "opting" is not a typo of
 # Common words one letter away from a lexicon word, which customers write as themselves: "Thank you" is
 # not "think", "James" not "jamás", "padre" and "parte" not "pare", "usted" not "usen".
 _REAL_WORDS = frozenset("thank there james every padre parte parent forgot usted sobre desde cause after thing "
+                        "newer nueve nieve unica jamal "  # not "never", "nunca", "jamás"
                         "great chance world stage "
                         # first and last names met in signatures ("Nadia" is not "nada", "Chase" not "cease")
                         "denise linda patel charles emily carol heather olivia megan billy albert nadia chase "
@@ -543,13 +546,16 @@ def concepts(normalized: str) -> list[str]:
         elif word in _SCOPE_BREAKS or (word == "sin" and i + 1 < len(words) and words[i + 1] == "embargo"):
             scope = 0  # ... "sin embargo": however
             seq.append("|")
-        elif word in _NEGATIONS and not ((before == "can" and i > 1 and words[i - 2] in ("i", "we")) or (
+        elif (word in _NEGATIONS or (len(word) >= 5 and _concept(word) == "neg")) and not (
+                (before == "can" and i > 1 and words[i - 2] in ("i", "we")) or (
                 i + 1 < len(words) and words[i + 1] in _FIRST_PERSON_ABILITY)):
-            # ("I can not send pictures", "no puedo mandar mensajes con fotos": what the sender cannot
-            # do is a support question, not a refusal; "you can not use my data" still refuses)
+            # (a negation typed wrong is one: "withut my consent", "nevver", "ninggun"; "I can not send
+            # pictures", "no puedo mandar mensajes con fotos": what the sender cannot do is a support
+            # question, not a refusal; "you can not use my data" still refuses)
             scope = _NEGATION_SCOPE
             # (previous is this word by now) "without my consent" after "financed": what was done, told
-            negated_past = before in _PAST_AUXILIARIES or (word in ("without", "sin") and _told_before(words, i))
+            without = word in ("without", "sin") or (word not in _NEGATIONS and word.startswith("wit"))
+            negated_past = before in _PAST_AUXILIARIES or (without and _told_before(words, i))
             seq.append("neg")
         else:
             concept = _concept(word)

@@ -727,6 +727,20 @@ def test_solicito_is_a_request_not_a_typo_of_solicit() -> None:
 def test_a_service_is_what_a_customer_cancels_not_marketing() -> None:
     assert "c_remove_support" in intent_model.features("Remove me from the family locator service")
     assert "c_support" in intent_model.features("Cancelen la función de buzón, por favor")
+    # ... or adds: a person added as an authorized user is a line of the account, not an opt-in
+    for text in ("Quiero agregar a mi esposa como usuaria autorizada.", "Please add my son as an authorized user"):
+        assert "c_add" not in intent_model.features(text), text
+    assert "c_add" in intent_model.features("Add me to your offers")
+
+
+def test_a_negation_typed_wrong_is_still_a_negation() -> None:
+    # "withut my consent" after what was done is the complaint, like "without my consent"
+    assert intent_model.features("A device was financed on my account withut my consent.").endswith(
+        intent_model.features("A device was financed on my account without my consent.").rsplit("\n\n", 1)[1])
+    assert "c_nwant" in intent_model.features("I nevver want promos")
+    # words one letter away from a negation that are words of their own negate nothing
+    for text in ("I want a newer phone", "Son nueve líneas", "My name is Jamal, I want the promos"):
+        assert "c_neg" not in intent_model.features(text), text
 
 
 @pytest.mark.parametrize(("text", "told"), [
