@@ -127,13 +127,16 @@ _REPORTED = re.compile(r"\b(?:notice|letter|email|mail|policy|it|carta|aviso|cor
                        r"menciona)\b")
 # A clause ends at a sentence mark, except a point inside a number ("757.440.578") or after "no" before
 # a number ("acct no. 757", "No. de cuenta 6260": a bare "acct no" clause read like a refusal).
-_CLAUSES = re.compile(r"(?!(?<=\d)\.\d|(?<=\bno)\.\s*(?:de\s+\w+\s*)?[#:\d])[.!?;\n]+\s*"
-                      r"|\s+(?=(?:but|pero|then again|or actually|or maybe|o mejor|o tal vez|aunque|"
-                      r"however|sin embargo|bueno,? no s[eé]|well,? i (?:don'?t|do not|dont) know|i say|yo digo|"
-                      # a question tacked on without a mark: "do not use my information or would that affect my contract"
-                      r"or (?:would|will|does|do|is|should|can|could|am)(?= \w))\b)"
-                      # a second speaker: "My wife says: STOP. I say: ..."
-                      r"|(?<=\bsays):\s*|(?<=\bsay):\s*|(?<=\bdice):\s*|(?<=\bdigo):\s*", re.I)
+_CLAUSE_BREAKS = (r"(?!(?<=\d)\.\d|(?<=\bno)\.\s*(?:de\s+\w+\s*)?[#:\d])[.!?;\n]+\s*"
+                  r"|\s+(?=(?:but|pero|then again|or actually|or maybe|o mejor|o tal vez|aunque|"
+                  r"however|sin embargo|bueno,? no s[eé]|well,? i (?:don'?t|do not|dont) know|i say|yo digo|"
+                  # a question tacked on without a mark: "do not use my information or would that affect my contract"
+                  r"or (?:would|will|does|do|is|should|can|could|am)(?= \w))\b)"
+                  # a second speaker: "My wife says: STOP. I say: ..."
+                  r"|(?<=\bsays):\s*|(?<=\bsay):\s*|(?<=\bdice):\s*|(?<=\bdigo):\s*")
+# Every break starts at a mark, a colon or whitespace: said first, the pattern is tried only there (a
+# third of the time; a test compares the splits with the bare pattern's)
+_CLAUSES = re.compile(rf"(?=[.!?;:\s])(?:{_CLAUSE_BREAKS})", re.I)
 
 _A_WORD = re.compile(r"\w+")
 _BARE_CONTRACTION = re.compile(r"\b(do|does|did|ca|wo|is|are|was|should|would|have|has)nt\b")

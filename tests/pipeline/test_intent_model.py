@@ -276,6 +276,19 @@ def test_accents_are_folded_as_normalizing_the_whole_string_does(text: str) -> N
     assert text.translate(classify._UNACCENTED) == whole
 
 
+_BREAKS = st.sampled_from([".", "!", "?", ";", ":", "\n", " ", "\t", "\u00a0", "but", "pero", "then again", "or would",
+                          "says", "dice", "digo", "i say", "no", "No.", "de cuenta", "12", "3.5", "#", "bueno no sé",
+                          "well i don't know", "o mejor", "aunque", "Sin embargo", "opt out", "é"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(words=st.lists(st.one_of(_BREAKS, st.text(max_size=3)), max_size=14))
+def test_clauses_are_split_where_the_bare_pattern_splits_them(words: list[str]) -> None:
+    # _CLAUSES tries its breaks only at a mark, a colon or whitespace: the same splits as the bare pattern
+    text = " ".join(words) if len(words) % 2 else "".join(words)
+    assert intent_model._CLAUSES.split(text) == re.compile(intent_model._CLAUSE_BREAKS, re.I).split(text)
+
+
 def test_a_message_reads_the_same_with_or_without_the_per_message_features(model) -> None:  # noqa: ANN001
     # classify() makes each text into features once per message; the answer must be what reading every
     # text afresh gives, for every held-out message (long letters, clauses, subjects)
