@@ -73,7 +73,9 @@ def model_input(subject: str, new_text: str) -> str:
     """The text a classifier sees: subject and the sender's own words, whitespace folded."""
     text = f"{subject.strip()}\n{new_text.strip()}".strip()
     text = unicodedata.normalize("NFKC", text)
-    return _BLANKS.sub(" ", text)[:MAX_MODEL_CHARS]
+    if "  " in text or "\t" in text:  # (most text has neither: the pattern would change nothing)
+        text = _BLANKS.sub(" ", text)
+    return text[:MAX_MODEL_CHARS]
 
 
 # Besides A-Z, re.I takes these four for ASCII letters (a test finds them over all of Unicode): in
