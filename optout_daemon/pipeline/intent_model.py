@@ -743,6 +743,12 @@ _SENTENCE_PARTS = re.compile(r"([.!?;\n]+)")  # ... kept, to join the sentences 
 _QUOTED = re.compile(r"[\"\u201c][^\"\u201c\u201d\n]{1,120}[\"\u201d]")
 
 
+# The writer says the message asks nothing ("I'm not asking anything of your marketing department", "this is
+# not an opt-out request", "no les estoy pidiendo nada")
+_ASKS_NOTHING = re.compile(r"\b(?:not|never) (?:asking|requesting) (?:for )?(?:anything|any)\b|\b(?:this|that|it) is not (?:an? )?(?:opt-?out )?request\b"
+                           r"|\bno (?:les |le )?(?:estoy pidiendo|pido|solicito) nada\b")
+
+
 def _only_asks(text_features: str) -> bool:
     """What the customer wrote asks a question and holds no word of a request either way."""
     words = set(_concept_words(text_features))
@@ -1038,6 +1044,9 @@ class SpacyIntentClassifier:
             # "please process", "Ditto.": no word of a request at all (a typo the concepts miss, "opt ot",
             # "stp", is reviewed too: the safe direction)
             reason = "model:intent opt_out_without_request_words"
+        elif best == Intent.OPT_OUT.value and _ASKS_NOTHING.search(text_features):
+            # "I'm not asking anything of your marketing department", "no les pido nada": the writer says so
+            reason = "model:intent opt_out_asks_nothing"
         elif best == Intent.OPT_OUT.value and _only_asks(text_features):
             # "¿Tengo activada la opción de publicidad? No me acuerdo qué escogí": a question, no request
             reason = "model:intent opt_out_only_asks"

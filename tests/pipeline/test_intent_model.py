@@ -1129,6 +1129,18 @@ def test_long_mail_is_read_by_its_request_only_when_a_clause_asks_for_something(
     assert strong._focus(story + "Also, opt me out of marketing.") == "Also, opt me out of marketing"
 
 
+def test_an_opt_out_answer_to_mail_that_says_it_asks_nothing_goes_to_a_person() -> None:
+    model = _ByWords([], {"opt_out": 0.9, "unrelated": 0.1}).real
+    for text in ("The salesman spent twenty minutes on a new plan. I said no four times. I'm not asking anything of "
+                 "your marketing department, I just think the staff should listen.",
+                 "El vendedor insistió con el plan. No les estoy pidiendo nada, solo que capaciten a su personal.",
+                 "Just so you know, I'm not requesting anything: the store on Main was rude."):
+        result = model.classify("", text)
+        assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_asks_nothing" in result.reasons, text
+    # a complaint about what was done is no such statement: "I didn't request that" asks nothing either way
+    assert model.classify("", "Stop the promos. I didn't request that upgrade.").intent is Intent.OPT_OUT
+
+
 def test_a_long_letter_read_as_ambiguous_is_read_by_its_clear_request_when_nothing_in_it_doubts() -> None:
     story = ("I lost my wife in the spring and since then I have been getting a lot of calls from different "
              "companies trying to sell me things. I find it difficult to talk to people on the phone these days, "
