@@ -172,6 +172,9 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": 
 DIGITS = re.compile(r"\d+")
 
 
+_UNACCENTED_KEPT = 20_000  # characters whose folding _UNACCENTED remembers
+
+
 class _Unaccented(dict):
     """str.translate's table for one character at a time: its NFKD decomposition without combining marks
     ("é" -> "e", "ﬁ" -> "fi"), worked out the first time the character is seen. NFKD decomposes each
@@ -183,9 +186,6 @@ class _Unaccented(dict):
         if len(self) < _UNACCENTED_KEPT:  # bounded: a message of every code point cannot grow it without end
             self[code] = out
         return out
-
-
-_UNACCENTED_KEPT = 20_000
 
 
 _UNACCENTED = _Unaccented()

@@ -780,14 +780,14 @@ _SOMEONE_SAID = re.compile(
 _OWN_REQUEST = re.compile(r"\b(?:please|pls|plz|kindly|por favor|porfa)\b")
 
 
-def _reported(normalized: str) -> bool:
+def _someone_said(normalized: str) -> bool:
     """The part reports what another person said, and asks nothing in its own words."""
     return bool(_SOMEONE_SAID.search(normalized)) and not _OWN_REQUEST.search(normalized)
 
 
 def _told(normalized: str) -> bool:
     """The part tells what happened before or what someone else said: the story, not a request now."""
-    return tells_the_past(normalized) or _reported(normalized)
+    return tells_the_past(normalized) or _someone_said(normalized)
 
 
 def _said_now(text: str, stops_told: bool = False) -> str:
@@ -798,7 +798,7 @@ def _said_now(text: str, stops_told: bool = False) -> str:
     keeps its "restrict"."""
     parts = ((part, normalize(part)) for part in STORY_PARTS.split(text))
     return ". ".join(part for part, folded in parts
-                     if not _reported(folded) and not (tells_the_past(folded) and (not stops_told or _stops_told(folded))))
+                     if not _someone_said(folded) and not (tells_the_past(folded) and (not stops_told or _stops_told(folded))))
 
 
 _TOLD_BEFORE = frozenset(("opted", "di", "dio", "dimos", "dieron", "de"))  # "opted out", "me di de baja"
@@ -1229,7 +1229,7 @@ class SpacyIntentClassifier:
         # two of opt_out / opt_in / ambiguous each read clearly in some clause (no clause can be two)
         # ... and a clause that only names a topic ("Now I'm getting welcome offers and deals", "I got your
         # letter about CPNI") asks for nothing: like a told one, it counts only for the answer `best`
-        topic = [bool(words) and words <= _TOPICS for words in said]
+        topic = list(map(_names_a_topic_only, docs))
         read = {label for label in _CONFLICTING
                 if any(c[label] >= CONFLICT_SCORE and (label == best or not (t or o))
                        and not (label == Intent.AMBIGUOUS.value and a) for c, t, a, o in zip(cats, told, aside, topic))}
