@@ -101,6 +101,9 @@ FOCUS_BELOW = {"opt_out": 0.6, "opt_in": 0.8, "ambiguous": 1.01, "unrelated": 1.
 DOUBT_SCORE = 0.5
 _DOUBTS = (Intent.OPT_OUT.value, Intent.AMBIGUOUS.value)
 _YES_ONLY = frozenset(("c_yes", "c_question", "c_q"))
+# ... and what is only an "OK" (_only_accepts)
+_BARE_ACCEPT = frozenset("ok okay k kk fine sure alright noted thanks thank you thx got it vale bueno esta bien de acuerdo "
+                         "perfecto claro listo sale gracias entendido".split())
 # An opt-out answer whose text sets a condition ("Según lo que pierda: no usen mis datos", "If it won't
 # cost me anything: restrict my CPNI", "only the tablet line") is for a person; a polite "if" is no
 # condition ("I would be grateful if you would exclude my account", "si es posible").
@@ -193,7 +196,7 @@ _CANCEL_SERVICE = re.compile(r"\b(?:cancel|cancell?ed|cancell?ing|cancelar|cance
 _CLEAR_THE = re.compile(r"\bclear(?=[ \t]+(?:the|my|this|that|our|any)[ \t]+(?:[\w'-]+[ \t]+){0,2}?"
                         r"(?:dnmlist|flag|restriction|block|opt-out|optout|opt out|exclusion|objection)\b)")
 # "stop holding back the deals", "quit keeping the deals away from my line": withholding them (undone, a reversal)
-_HOLD_BACK = re.compile(r"\b(?:hold|holds|holding|held) back\b|\b(?:keep|keeps|keeping|kept)\b(?=(?:[ \t]+[\w'-]+){1,3}[ \t]+away\b)")
+_HOLD_BACK = re.compile(r"\b(?:hold|holds|holding|held) back\b|\b(?:keep|keeps|keeping|kept)\b(?=(?:[ \t]+[\w'-]+){1,3}[ \t]+(?:away|aawy|awya|awy|aay|awway|awaay)\b)")
 # "Mobile data stopped working", "dejó de funcionar": broken, not a stop request
 _STOPPED_WORKING = re.compile(r"\b(?:stopped|stops|quit|quits|dejo de|dejaron de|deja de|dejan de)[ \t]+"
                               r"(?:working|loading|charging|connecting|ringing|funcionar|servir|cargar|"
@@ -266,7 +269,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("stop", "quit", "dej"), _STOPPED_WORKING, "broken"),
     (("block", "bloque"), _BLOCK_CALLER, "blockcaller"),
     (("add", "agreg", "anad"), _ADD_SERVICE, "addservice"),
-    ((" back", "away"), _HOLD_BACK, "withholding"),
+    ((" back", "away", "aawy", "awya", "awy", "aay"), _HOLD_BACK, "withholding"),  # (with "away" as typed wrong)
     (("no.",), _NUMBER_ABBREVIATION, "numero"),
     (("mientras tanto",), _MEANWHILE, "meanwhile"),  # not "mientras" (while, as long as)
     (("solo que",), _JUST_THAT, r"\1es que"),  # "..., solo que no quiero publicidad": "it's just that", no condition
@@ -458,6 +461,16 @@ _NOT_THE_VERB = frozenset(("qstart", "mkt", "data", "nmkt", "ndata", "again"))  
 _PARTICIPLES = ("ed", "ado", "ados", "ada", "adas", "ido", "idos", "ida", "idas")  # "excluded", "excluidos"
 
 
+# "... or would that affect my contract", "... or does that cancel my discount": a question typed after "or"
+# and a word pointing back at the request (c_qstart, as at the start of a clause)
+_BACK_REFERENCES = frozenset(("that", "this", "it", "i", "we"))
+# "end my participation", "cancel my subscription", "cancelen mi suscripción": a noun of joining, the object
+# of a stop or remove verb, joins nothing
+_ADD_NOUNS = ("tion", "cion", "sion", "ment")
+# the nouns of an objection ("registren mi negativa al uso de mis datos", "my refusal"), not "problem" or "mind"
+_OBJECTION_NOUNS = ("objec", "negativ", "denial", "refusal")
+
+
 def _reverses(seq: list[str], concept: str, word: str, previous: str, stated: bool, following: str) -> bool:
     """Undoing a restriction is asking for marketing: "take me off the suppression list", "cancel my
     opt-out", "quiten la restricción", "stop excluding me", "dejen de bloquear", "withdraw my
@@ -530,7 +543,8 @@ def concepts(normalized: str) -> list[str]:
     words = _WORD_OR_MARK.findall(normalized)
     for i, word in enumerate(words):
         if word in _AUXILIARIES and (previous in _CLAUSE_START or (
-                previous in _LEADING_CONJUNCTIONS and before in _CLAUSE_START)) and i + 1 < len(words) \
+                previous in _LEADING_CONJUNCTIONS and before in _CLAUSE_START) or (
+                previous == "or" and i + 1 < len(words) and words[i + 1] in _BACK_REFERENCES)) and i + 1 < len(words) \
                 and words[i + 1] not in _NOT_A_QUESTION_AFTER:
             seq.append("qstart")
         if (word in ("out", "opt-out", "optout") and (previous in _DETERMINERS or (
@@ -589,8 +603,17 @@ def concepts(normalized: str) -> list[str]:
                 elif scope and concept in ("objection", "refuse"):
                     seq.append("consent")  # "I don't object", "no me opongo", "I don't mind": consent given
                 else:
-                    if concept == "objection" and not scope and word.startswith("objec"):
+                    if concept == "objection" and not scope and word.startswith(_OBJECTION_NOUNS):
                         objections.append(len(seq))  # the noun itself, not "problem" or "mind"
+                    if not scope and concept in ("add", "consent"):
+                        verb = next((k for k in range(len(seq) - 1, -1, -1) if seq[k] not in _NOT_THE_VERB), None)
+                        said = seq[verb] if verb is not None else ""
+                        if concept == "add" and said in ("stop", "remove") and word.endswith(_ADD_NOUNS):
+                            continue  # "end my participation in marketing": the stop verb says it all
+                        if concept == "consent" and said == "void":
+                            # setting a consent aside withdraws it ("I retract my consent", "me retracto de la
+                            # autorización", "rescind my permission"); setting an opt-out aside stays a reversal
+                            seq[verb] = "stop"
                     seq.append(("n" + concept) if scope and concept != "footer" else concept)  # a footer is never negated
                     refused = refused or seq[-1] in _REFUSED
                 if scope and concept in _NEGATIVE_VERBS:
@@ -747,6 +770,13 @@ _QUOTED = re.compile(r"[\"\u201c][^\"\u201c\u201d\n]{1,120}[\"\u201d]")
 # not an opt-out request", "no les estoy pidiendo nada")
 _ASKS_NOTHING = re.compile(r"\b(?:not|never) (?:asking|requesting) (?:for )?(?:anything|any)\b|\b(?:this|that|it) is not (?:an? )?(?:opt-?out )?request\b"
                            r"|\bno (?:les |le )?(?:estoy pidiendo|pido|solicito) nada\b")
+
+
+def _only_accepts(text: str) -> bool:
+    """What the customer wrote is only an "OK" ("Fine.", "Okay thanks", "Está bien"): it accepts nothing
+    it names, however sure the model is of an opt-in."""
+    said = set(_WORD.findall(normalize(text)))
+    return bool(said) and said <= _BARE_ACCEPT
 
 
 def _only_asks(text_features: str) -> bool:
@@ -1033,7 +1063,8 @@ class SpacyIntentClassifier:
             reason = "model:intent changes_mind"
         elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and self._clauses_conflict(text, best):
             reason = "model:intent clauses_conflict"
-        elif best == Intent.OPT_IN.value and scores[best] < OPT_IN_SURE and self._opt_in_doubted(text):
+        elif best == Intent.OPT_IN.value and ((scores[best] < OPT_IN_SURE and self._opt_in_doubted(text))
+                                              or _only_accepts(text)):
             reason = "model:intent opt_in_doubted"
         elif best == Intent.OPT_OUT.value and _sets_a_condition(model_text, text_features):
             reason = "model:intent opt_out_with_a_condition"

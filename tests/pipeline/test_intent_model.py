@@ -1167,3 +1167,38 @@ def test_a_long_letter_read_as_ambiguous_is_read_by_its_clear_request_when_nothi
     # "some of them are from you" in a story is no partial request; "stop some of the promos" is one
     assert not intent_model._PARTIAL.search(intent_model.features("some of them are from you, trying to sell me things"))
     assert intent_model._PARTIAL.search(intent_model.features("Stop some of the promos, there are too many."))
+
+
+@pytest.mark.parametrize(("text", "present", "absent"), [
+    # setting a consent aside withdraws it; setting an opt-out aside stays a reversal
+    ("I retract my consent.", "c_stop", "c_void"),
+    ("Me retracto de la autorización que di para ofertas.", "c_stop", "c_void"),
+    ("Rescind my permission for marketing.", "c_stop", "c_void"),
+    ("Retract my opt-out.", "c_reverse", "c_stop"),
+    # a refusal named by its noun is a refusal, unless it is withdrawn
+    ("Registren mi negativa al uso de mis datos.", "c_refuse", "c_objection"),
+    ("Please register my refusal.", "c_refuse", "c_objection"),
+    ("Retiro mi negativa.", "c_reverse", "c_refuse"),
+    # a noun of joining, the object of a stop verb, joins nothing
+    ("End my participation in marketing.", "c_stop", "c_add"),
+    ("Cancelen mi suscripción a las promociones.", "c_stop", "c_add"),
+    ("Add my subscription back.", "c_add", "c_stop"),
+    # a question typed after "or", pointing back at the request
+    ("please process my opt out request or would that affect my contract", "c_qstart", "c_nothing"),
+    ("Stop the promos or is that going to change my plan", "c_qstart", "c_nothing"),
+    ("Opt me out or I will switch carriers.", "c_remove", "c_qstart"),
+    # "away" typed wrong still keeps the deals away
+    ("Quit keeping the deals aawy from my line.", "c_reverse", "c_keep"),
+])
+def test_words_that_name_what_is_withdrawn_refused_or_asked(text: str, present: str, absent: str) -> None:
+    found = intent_model.concepts(intent_model.normalize(text))
+    assert present in found and absent not in found, (text, found)
+
+
+@pytest.mark.parametrize("text", ["Fine.", "Okay thanks.", "Está bien.", "ok", "Sure, got it."])
+def test_an_opt_in_answer_to_a_bare_ok_goes_to_a_person_however_sure(text: str) -> None:
+    model = _ByWords([], {"opt_in": 0.97, "ambiguous": 0.03}).real  # every text reads as a sure opt-in
+    result = model.classify(text, text)
+    assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_doubted" in result.reasons
+    named = "Fine, use my data for offers."
+    assert model.classify("", named).intent is Intent.OPT_IN
