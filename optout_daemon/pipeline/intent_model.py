@@ -101,6 +101,9 @@ FOCUS_BELOW = {"opt_out": 0.6, "opt_in": 0.8, "ambiguous": 1.01, "unrelated": 1.
 DOUBT_SCORE = 0.5
 _DOUBTS = (Intent.OPT_OUT.value, Intent.AMBIGUOUS.value)
 _YES_ONLY = frozenset(("c_yes", "c_question", "c_q"))
+# ... but "change my answer to yes", "cambien mi respuesta a sí" names what it changes
+_CHANGED_TO_YES = re.compile(r"\b(?:change|changing|switch|cambien|cambie|cambia|cambio|cambiar)\b[^.!?\n]{0,25}?"
+                             r"\b(?:answer|response|reply|respuesta)\b[^.!?\n]{0,12}?\b(?:to|a|por)[ \t]+(?:yes|si|sicond|sipolite)\b")
 # ... and what is only an "OK" (_only_accepts)
 _BARE_ACCEPT = frozenset("ok okay k kk fine sure alright noted thanks thank you thx got it vale bueno esta bien de acuerdo "
                          "perfecto claro listo sale gracias entendido".split())
@@ -197,6 +200,9 @@ _CLEAR_THE = re.compile(r"\bclear(?=[ \t]+(?:the|my|this|that|our|any)[ \t]+(?:[
                         r"(?:dnmlist|flag|restriction|block|opt-out|optout|opt out|exclusion|objection)\b)")
 # "stop holding back the deals", "quit keeping the deals away from my line": withholding them (undone, a reversal)
 _HOLD_BACK = re.compile(r"\b(?:hold|holds|holding|held) back\b|\b(?:keep|keeps|keeping|kept)\b(?=(?:[ \t]+[\w'-]+){1,3}[ \t]+(?:away|aawy|awya|awy|aay|awway|awaay)\b)")
+# "keep my data private", "quiero que mi información sea privada", "eso es privado": restricted ("privacy" is not)
+_KEPT_PRIVATE = re.compile(r"(\b(?:keep|keeps|kept|keeping|be|is|are|sea|sean|es|son|mantengan|"
+                           r"mantener|mantenga|quede|queden|dejen)\b(?:[ \t]+[\w'-]+){0,4}?[ \t]+)(?:private|privad[oa]s?)\b")
 # "Mobile data stopped working", "dejó de funcionar": broken, not a stop request
 _STOPPED_WORKING = re.compile(r"\b(?:stopped|stops|quit|quits|dejo de|dejaron de|deja de|dejan de)[ \t]+"
                               r"(?:working|loading|charging|connecting|ringing|funcionar|servir|cargar|"
@@ -269,7 +275,8 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("stop", "quit", "dej"), _STOPPED_WORKING, "broken"),
     (("block", "bloque"), _BLOCK_CALLER, "blockcaller"),
     (("add", "agreg", "anad"), _ADD_SERVICE, "addservice"),
-    ((" back", "away", "aawy", "awya", "awy", "aay"), _HOLD_BACK, "withholding"),  # (with "away" as typed wrong)
+    ((" back", "away", "aawy", "awya", "awy", "aay"), _HOLD_BACK, "withholding"),
+    (("privat", "privad"), _KEPT_PRIVATE, r"\1restricted"),  # (with "away" as typed wrong)
     (("no.",), _NUMBER_ABBREVIATION, "numero"),
     (("mientras tanto",), _MEANWHILE, "meanwhile"),  # not "mientras" (while, as long as)
     (("solo que",), _JUST_THAT, r"\1es que"),  # "..., solo que no quiero publicidad": "it's just that", no condition
@@ -820,6 +827,24 @@ def _told(normalized: str) -> bool:
     return tells_the_past(normalized) or _someone_said(normalized)
 
 
+# A part that turns to another topic ("Also, quiten la garantía extendida de mi pedido", "Quick question, when
+# does my contract end?", "One more thing: is this number really yours?"): it opens with such a marker, names
+# support (a bill, a line, a device, the account) and no word of marketing, data, consent or doubt
+_NEW_TOPIC = re.compile(r"\W*(?:and |oh,? )?(?:also|by the way|btw|separately|unrelated(?: to this)?|on (?:an|a different|another) "
+                        r"(?:note|topic)|one more thing|another thing|(?:a |one )?quick question|p\.?\s?s\b|otra cosa|otra pregunta|"
+                        r"aparte|ademas|tambien|por cierto|de paso|una pregunta)\b")
+_OTHER_TOPIC_UNLESS = _said_or_negated("mkt", "data", "use", "spam", "consent", "refuse", "dnm", "outstate", "objection",
+                                       "reverse", "cond", "hedge", "yes", "void", "add", "footer")
+
+
+def _turns_to_another_topic(normalized: str, singles: set[str] | None = None) -> bool:
+    if not _NEW_TOPIC.match(normalized):
+        return False
+    if singles is None:
+        singles = {c for c in concepts(normalized) if c.count("_") == 1}
+    return "c_support" in singles and not singles & _OTHER_TOPIC_UNLESS
+
+
 def _said_now(text: str, stops_told: bool = False) -> str:
     """What the customer wrote without the parts that tell what happened before (classify.tells_the_past):
     "Some time ago I requested that my information not be used for advertising" is the story. With
@@ -828,7 +853,8 @@ def _said_now(text: str, stops_told: bool = False) -> str:
     keeps its "restrict"."""
     parts = ((part, normalize(part)) for part in STORY_PARTS.split(text))
     return ". ".join(part for part, folded in parts
-                     if not _someone_said(folded) and not (tells_the_past(folded) and (not stops_told or _stops_told(folded))))
+                     if not _someone_said(folded) and not (tells_the_past(folded) and (not stops_told or _stops_told(folded)))
+                     and not _turns_to_another_topic(folded))
 
 
 _TOLD_BEFORE = frozenset(("opted", "di", "dio", "dimos", "dieron", "de"))  # "opted out", "me di de baja"
@@ -1228,7 +1254,7 @@ class SpacyIntentClassifier:
     def _opt_in_doubted(self, text: str) -> bool:
         """What the customer wrote is only a "yes", or one of its clauses reads as an opt-out or a doubt."""
         singles = set(_concept_words(features(model_input("", text))))
-        if singles and singles <= _YES_ONLY:
+        if singles and singles <= _YES_ONLY and not _CHANGED_TO_YES.search(normalize(text)):
             return True
         # a clause that tells the story ("I opted out a couple of years ago") doubts nothing said now
         return any(max(c, key=c.get) in _DOUBTS and max(c.values()) >= DOUBT_SCORE and not told
@@ -1254,6 +1280,8 @@ class SpacyIntentClassifier:
             if best == Intent.OPT_OUT.value else -1
         # ... and a clause that reports what the notice says ("Your notice says you use CPNI for marketing
         # unless I opt out") is the carrier's words, not a doubt
+        # ... and a clause that turns to another topic ("Also, do you buy back old phones?") asks nothing about this
+        other = [_turns_to_another_topic(doc.split("\n\n", 1)[0], words) for words, doc in zip(said, docs)]
         aside = [(len(cats) >= CONFLICT_LONG_CLAUSES and not words & _REQUEST_CONCEPTS)
                  or (i < last and not words & _DECIDING) or bool(_REPORTED.search(doc))
                  for i, (words, doc) in enumerate(zip(said, docs))]
@@ -1262,8 +1290,8 @@ class SpacyIntentClassifier:
         # letter about CPNI") asks for nothing: like a told one, it counts only for the answer `best`
         topic = list(map(_names_a_topic_only, docs))
         read = {label for label in _CONFLICTING
-                if any(c[label] >= CONFLICT_SCORE and (label == best or not (t or o))
-                       and not (label == Intent.AMBIGUOUS.value and a) for c, t, a, o in zip(cats, told, aside, topic))}
+                if any(c[label] >= CONFLICT_SCORE and (label == best or not (t or o or x))
+                       and not (label == Intent.AMBIGUOUS.value and a) for c, t, a, o, x in zip(cats, told, aside, topic, other))}
         if len(read) >= 2:
             return True
         return best == Intent.OPT_IN.value and best in read and all(

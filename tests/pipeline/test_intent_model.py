@@ -1202,3 +1202,44 @@ def test_an_opt_in_answer_to_a_bare_ok_goes_to_a_person_however_sure(text: str) 
     assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_doubted" in result.reasons
     named = "Fine, use my data for offers."
     assert model.classify("", named).intent is Intent.OPT_IN
+
+
+@pytest.mark.parametrize(("text", "other"), [
+    ("Also, quiten la garantía extendida de mi pedido.", True),
+    ("Quick question, when does my contract end?", True),
+    ("Also, do you buy back old phones?", True),
+    ("Also, stop using my data.", False),  # marketing's own words: not another topic
+    ("Also, unsubscribe me.", False),  # a stop naming nothing else
+    ("Please stop the promos.", False),  # no marker of another topic
+])
+def test_a_part_that_turns_to_another_topic(text: str, other: bool) -> None:
+    assert intent_model._turns_to_another_topic(intent_model.normalize(text)) is other
+
+
+def test_a_support_request_after_also_does_not_hold_an_opt_in_or_an_opt_out() -> None:
+    stop = {"opt_out": 0.9, "ambiguous": 0.1}
+    model = _ByWords([("cuenta. also", {"opt_in": 0.95, "opt_out": 0.05}), ("garantia", stop), ("publicidad", stop)],
+                     {"opt_in": 0.95, "opt_out": 0.05}).real
+    text = "Activen las promociones en mi cuenta. Also, quiten la garantía extendida de mi pedido."
+    assert model.classify("", text).intent is Intent.OPT_IN
+    asked = "Activen las promociones en mi cuenta. Also, quiten mis datos de la publicidad."
+    assert model.classify("", asked).intent is Intent.AMBIGUOUS  # a stop request about marketing, said now
+    out = _ByWords([("out. ", {"opt_out": 0.95, "ambiguous": 0.05}), ("contract", {"ambiguous": 0.9, "opt_out": 0.1})],
+                   {"opt_out": 0.95, "ambiguous": 0.05}).real
+    assert out.classify("", "Opt me out. Quick question, when does my contract end?").intent is Intent.OPT_OUT
+    assert out.classify("", "Opt me out. Or would that change my contract?").intent is Intent.AMBIGUOUS
+
+
+@pytest.mark.parametrize(("text", "concept"), [
+    ("Quiero que mi información sea privada.", "c_stop"),
+    ("Keep my data private and out of your marketing.", "c_stop"),
+])
+def test_data_kept_private_is_restricted(text: str, concept: str) -> None:
+    assert concept in intent_model.concepts(intent_model.normalize(text))
+    assert "c_stop" not in intent_model.concepts(intent_model.normalize("I read your privacy notice."))
+
+
+def test_an_answer_changed_to_yes_is_more_than_a_bare_yes() -> None:
+    model = _ByWords([], {"opt_in": 0.85, "ambiguous": 0.15}).real
+    assert model.classify("", "Sí.").intent is Intent.AMBIGUOUS
+    assert model.classify("", "Cambien mi respuesta a sí.").intent is Intent.OPT_IN
