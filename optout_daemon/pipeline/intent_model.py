@@ -199,7 +199,10 @@ _CANCEL_SERVICE = re.compile(r"\b(?:cancel|cancell?ed|cancell?ing|cancelar|cance
 _CLEAR_THE = re.compile(r"\bclear(?=[ \t]+(?:the|my|this|that|our|any)[ \t]+(?:[\w'-]+[ \t]+){0,2}?"
                         r"(?:dnmlist|flag|restriction|block|opt-out|optout|opt out|exclusion|objection)\b)")
 # "stop holding back the deals", "quit keeping the deals away from my line": withholding them (undone, a reversal)
-_HOLD_BACK = re.compile(r"\b(?:hold|holds|holding|held) back\b|\b(?:keep|keeps|keeping|kept)\b(?=(?:[ \t]+[\w'-]+){1,3}[ \t]+(?:away|aawy|awya|awy|aay|awway|awaay)\b)")
+_HOLD_BACK = re.compile(r"\b(?:hold|holds|holding|held) back\b|\b(?:keep|keeps|keeping|kept)\b(?=(?:[ \t]+[\w'-]+){1,3}[ \t]+(?:away|aawy|awya|awy|aay|awway|awaay)\b)"
+                        r"|\b(?:mantengan|mantener|mantenga|manten|dejen|tengan)\b(?=(?:[ \t]+[\w'-]+){1,3}[ \t]+lejos\b)")
+# "leave my info alone", "déjenme en paz con las promociones": stop
+_LEAVE_ALONE = re.compile(r"\b(?:leave|leaving)\b(?=(?:[ \t]+[\w'-]+){1,3}[ \t]+alone\b)|\b(?:dejenme|dejennos|dejen(?=[ \t]+(?:me|nos)\b))(?=(?:[ \t]+[\w'-]+){0,1}?[ \t]+en[ \t]+paz\b)")
 # "keep my data private", "quiero que mi información sea privada", "eso es privado": restricted ("privacy" is not)
 _KEPT_PRIVATE = re.compile(r"(\b(?:keep|keeps|kept|keeping|be|is|are|sea|sean|es|son|mantengan|"
                            r"mantener|mantenga|quede|queden|dejen)\b(?:[ \t]+[\w'-]+){0,4}?[ \t]+)(?:private|privad[oa]s?)\b")
@@ -275,8 +278,9 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("stop", "quit", "dej"), _STOPPED_WORKING, "broken"),
     (("block", "bloque"), _BLOCK_CALLER, "blockcaller"),
     (("add", "agreg", "anad"), _ADD_SERVICE, "addservice"),
-    ((" back", "away", "aawy", "awya", "awy", "aay"), _HOLD_BACK, "withholding"),
-    (("privat", "privad"), _KEPT_PRIVATE, r"\1restricted"),  # (with "away" as typed wrong)
+    ((" back", "away", "aawy", "awya", "awy", "aay", "lejos"), _HOLD_BACK, "withholding"),  # (with "away" as typed wrong)
+    (("alone", "en paz"), _LEAVE_ALONE, "stop"),
+    (("privat", "privad"), _KEPT_PRIVATE, r"\1restricted"),
     (("no.",), _NUMBER_ABBREVIATION, "numero"),
     (("mientras tanto",), _MEANWHILE, "meanwhile"),  # not "mientras" (while, as long as)
     (("solo que",), _JUST_THAT, r"\1es que"),  # "..., solo que no quiero publicidad": "it's just that", no condition

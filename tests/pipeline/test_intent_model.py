@@ -918,6 +918,9 @@ def test_names_in_signatures_are_not_typos_of_lexicon_words() -> None:
     ("Stop holding back the deals from my account, I consent.", "c_reverse"),
     ("Quit keeping the deals away from my line.", "c_reverse"),
     ("Keep my data away from marketers.", "c_stop"),
+    ("Mantengan mi información lejos de su publicidad.", "c_stop"),
+    ("Leave my info alone, no more promos.", "c_stop"),
+    ("Déjenme en paz con las promociones.", "c_stop"),
     ("Stop sending me promos.", "c_stop"),
     ("Quiero la exclusión del CPNI YA.", "c_remove"),  # asking for the state: a request to be excluded
     ("I request an opt-out for the account below.", "c_remove"),
