@@ -159,7 +159,9 @@ _ASKS_NOW = re.compile(
     r"quiero|queremos|quisiera|deseo|deseamos|necesito|por favor|porfa|favor|pueden|puede|podrian|podria|"
     r"pido|pedimos|solicito|dejen|paren|no me(?! llega| llego)|no nos|no usen|den|denme|sigan|vuelvan|incluyan|"
     r"excluyan|quiten|saquen|borren|pongan|agreguen|manden|reactiven|activen|usen|utilicen|quito|retiro|revoco|"
-    r"autorizo|doy|acepto|niego|prohibo|exijo|sigo|seguimos|querer|(?<!que )ya no|me (?:off|out|in|back)|"
+    r"autorizo|doy|acepto|niego|prohibo|exijo|sigo|seguimos|querer|(?<!que )ya no|"
+    # "opt me out", "take me off" ask now; "opted me out", "took me off" tell what someone did
+    r"(?<!opted )(?<!signed )(?<!switched )(?<!took )(?<!taken )(?<!removed )(?<!dropped )(?<!kicked )me (?:off|out|in|back)|"
     # a Spanish request to "ustedes" ("anulen el bloqueo que pedí"), and the like in the present, but not a
     # past subjunctive or imperfect ("pidiendo que ya no usaran nuestra información", "nos mandaban")
     r"(?![a-z]*(?:aran|ieran|aban)\b)[a-z]{3,}(?:en|an))\b")

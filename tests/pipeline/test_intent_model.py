@@ -765,6 +765,8 @@ def test_a_negation_typed_wrong_is_still_a_negation() -> None:
     ("I already told you don't use my data", False),
     ("I already told you don’t use my data", False),
     ("i never signed up for these promos take me off", False),
+    ("Someone else in my house opted me out", True),  # what someone did, not "opt me out"
+    ("My son opted me out without asking", True),
     ("Anulen el bloqueo de mercadeo que pedí", False),  # a request to "ustedes"
     ("Sigo sin querer publicidad, como dije por teléfono", False),
     ("Les quito el permiso que les había dado", False),
