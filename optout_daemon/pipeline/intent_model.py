@@ -784,10 +784,12 @@ _ASKS_NOTHING = re.compile(r"\b(?:not|never) (?:asking|requesting) (?:for )?(?:a
 
 
 def _only_accepts(text: str) -> bool:
-    """What the customer wrote is only an "OK" ("Fine.", "Okay thanks", "Está bien"): it accepts nothing
-    it names, however sure the model is of an opt-in."""
-    said = set(_WORD.findall(normalize(text)))
-    return bool(said) and said <= _BARE_ACCEPT
+    """What the customer wrote is only an "OK" ("Fine.", "Okay thanks", "Está bien"), beside lines that say
+    nothing (a greeting, an account number, a name): it accepts nothing it names, however sure the model is
+    of an opt-in."""
+    parts = _CLAUSES.split(text[:MAX_MODEL_CHARS])
+    parts = [part for part in parts if not features(part).endswith("\n\n")] or [p for p in parts if _A_WORD.search(p)]
+    return bool(parts) and all(set(_WORD.findall(normalize(part))) <= _BARE_ACCEPT for part in parts)
 
 
 def _only_asks(text_features: str) -> bool:
