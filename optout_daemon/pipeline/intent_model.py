@@ -148,7 +148,7 @@ _A_WORD = re.compile(r"\w+")
 _BARE_CONTRACTION = re.compile(r"\b(do|does|did|ca|wo|is|are|was|should|would|have|has)nt\b")
 # "donnt", "dnt", "dn't", "doont": a typed "don't" is still a negation (typos are a fact of this mailbox)
 _DONT_TYPO = re.compile(r"\b(do+n+'?t+|dn'?t)\b")
-_AUTHORIZED_USER = re.compile(r"\b(authori[sz]ed user|usuari[oa] autorizad[oa])")
+_AUTHORIZED_USER = re.compile(r"\b(author[a-z]{2,6} users?|usuari[oa]s? autori[a-z]{3,5})\b")  # (typed wrong too: "authorzeid")
 # "the do-not-market list", "lista de no contactar": a place, not a negation ("take me off the DNM list").
 # The government's registry is not the carrier's list: "Call the do not call number to register", "the
 # national do-not-call registry" (a chain letter, a question about it)
@@ -254,7 +254,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("not", "contactar", "llamar", "publicidad", "exclusion", "comercializar", "mercadeo", "marketing", "promo", "ads",
       "offers", "sales"),
      _DO_NOT_LIST, " dnmlist "),
-    (("authori", "usuari"), _AUTHORIZED_USER, " authorizeduser "),
+    (("author", "usuari"), _AUTHORIZED_USER, " authorizeduser "),
     (("reply", "text", "txt", "send", "press", "respond", "envie", "conteste"), _FOOTER_COMMAND, " footercommand "),
     (("long as", "siempre", "menos que", "no ser que", "con tal"), _AS_LONG_AS, " aslongas "),
     (("tal vez",), _TAL_VEZ, "talvez"),

@@ -1192,6 +1192,8 @@ def test_a_long_letter_read_as_ambiguous_is_read_by_its_clear_request_when_nothi
     ("please process my opt out request or would that affect my contract", "c_qstart", "c_nothing"),
     ("Stop the promos or is that going to change my plan", "c_qstart", "c_nothing"),
     ("Opt me out or I will switch carriers.", "c_remove", "c_qstart"),
+    # a typed "authorized user": support, not an opt-in
+    ("Please add my wife as an authorzeid user.", "c_support", "c_add"),
     # "away" typed wrong still keeps the deals away
     ("Quit keeping the deals aawy from my line.", "c_reverse", "c_keep"),
 ])
