@@ -308,7 +308,7 @@ def normalize(text: str) -> str:
 _LEXICON = {
     "neg": "not no never nor nunca ni jamas nope nah sin without nada ningun ninguna ninguno",
     "stop": "stop stopped stopping quit cease refrain discontinue halt enough basta alto paren parar pare dejen dejar deje "
-            "terminate end restrict restricted restrinjan restringir limit limiten revoke revoco revocar withdraw withdrawing withdrawn withdrawal retiro retirar pull pulling disable "
+            "avoid terminate end restrict restricted restrinjan restringir limit limiten revoke revoco revocar withdraw withdrawing withdrawn withdrawal retiro retirar pull pulling disable "
             "desactiven desactivar block bloqueen bloquear suspend cancel cancelen cancelar cancela off "
             "cancelled suspended blocked revocado revocada retirado retirada cancelado cancelada suspendido "
             "suspendida bloqueado bloqueada restringido restringida withhold withholding withheld blocking "
@@ -323,7 +323,7 @@ _LEXICON = {
              "otra reanuden restablezcan reactiven mistake mistakenly accidentally accident "
              "error equivoque equivocado previous earlier before antes",
     # setting a request aside: "ignore my previous opt-out request", "undo the opt-out", "olviden mi baja"
-    "void": "undo reverse revert ignore ignoren ignorar disregard forget olviden olvidar olvida rescind rescindan "
+    "void": "undo reverse revert ignore ignoren ignorar disregard forget olviden olvidar olvida rescind rescindan void voided "
             "olvidenlo olvidenla olvidalo olvidala olvidelo olvidela ignorenlo ignorenla "
             "retract deshacer deshagan reviertan revertir",
     "consent": "consent consents permission approval approve approved authorize authorise authorized allow "
@@ -440,7 +440,7 @@ _REAL_WORDS = frozenset("thank there james every padre parte parent forgot usted
                         "newer nueve nieve unica jamal "  # not "never", "nunca", "jamás"
                         "great chance world stage "
                         # first and last names met in signatures ("Nadia" is not "nada", "Chase" not "cease")
-                        "denise linda patel charles emily carol heather olivia megan billy albert nadia chase "
+                        "denise linda patel charles emily carol heather olivia megan billy albert nadia chase ponce "
                         # "I can provide the POA document" is not "provided (that)", a condition
                         "provide provides providing "
                         # "either you lost it or you ignored it": a complaint, not "ignore my request"
@@ -616,6 +616,10 @@ def concepts(normalized: str) -> list[str]:
                 else:
                     if concept == "objection" and not scope and word.startswith(_OBJECTION_NOUNS):
                         objections.append(len(seq))  # the noun itself, not "problem" or "mind"
+                    if not scope and concept in ("outstate", "dnm") and seq and seq[-1] in ("add", "again"):
+                        # "reinstate my opt-out", "restore my exclusion", "put me back on the do-not-market list": the
+                        # restriction again, not marketing again
+                        seq[-1] = "keep" if concept == "outstate" else "add"
                     if not scope and concept in ("add", "consent"):
                         verb = next((k for k in range(len(seq) - 1, -1, -1) if seq[k] not in _NOT_THE_VERB), None)
                         said = seq[verb] if verb is not None else ""
@@ -833,6 +837,10 @@ def _told(normalized: str) -> bool:
     return tells_the_past(normalized) or _someone_said(normalized)
 
 
+# A question that complains ("Why are you still using my info?", "WHY DO I HAVE TO KEEP DOING THIS", "¿por qué siguen
+# mandándome ofertas?"): no doubt beside an opt-out
+_COMPLAINT_QUESTION = re.compile(r"\W*(?:why|por ?que)\b[^?\n]*?\b(?:still|keep|again|anymore|todavia|siguen|sigue|otra vez|"
+                                 r"de nuevo)\b")
 # A part that turns to another topic ("Also, quiten la garantía extendida de mi pedido", "Quick question, when
 # does my contract end?", "One more thing: is this number really yours?"): it opens with such a marker, names
 # support (a bill, a line, a device, the account) and no word of marketing, data, consent or doubt
@@ -1290,6 +1298,7 @@ class SpacyIntentClassifier:
         other = [_turns_to_another_topic(doc.split("\n\n", 1)[0], words) for words, doc in zip(said, docs)]
         aside = [(len(cats) >= CONFLICT_LONG_CLAUSES and not words & _REQUEST_CONCEPTS)
                  or (i < last and not words & _DECIDING) or bool(_REPORTED.search(doc))
+                 or (best == Intent.OPT_OUT.value and bool(_COMPLAINT_QUESTION.match(doc)))
                  for i, (words, doc) in enumerate(zip(said, docs))]
         # two of opt_out / opt_in / ambiguous each read clearly in some clause (no clause can be two)
         # ... and a clause that only names a topic ("Now I'm getting welcome offers and deals", "I got your

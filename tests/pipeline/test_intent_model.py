@@ -1192,6 +1192,11 @@ def test_a_long_letter_read_as_ambiguous_is_read_by_its_clear_request_when_nothi
     ("please process my opt out request or would that affect my contract", "c_qstart", "c_nothing"),
     ("Stop the promos or is that going to change my plan", "c_qstart", "c_nothing"),
     ("Opt me out or I will switch carriers.", "c_remove", "c_qstart"),
+    # the restriction put back is no marketing put back
+    ("Please reinstate my opt-out.", "c_keep", "c_add"),
+    ("Put me back on the do not market list.", "c_add", "c_again"),
+    ("Void the opt-out I sent in March.", "c_reverse", "c_outstate_send_nothing"),
+    ("Please avoid sending me promos.", "c_stop", "c_void"),
     # a typed "authorized user": support, not an opt-in
     ("Please add my wife as an authorzeid user.", "c_support", "c_add"),
     # "away" typed wrong still keeps the deals away
@@ -1251,3 +1256,12 @@ def test_an_answer_changed_to_yes_is_more_than_a_bare_yes() -> None:
     model = _ByWords([], {"opt_in": 0.85, "ambiguous": 0.15}).real
     assert model.classify("", "Sí.").intent is Intent.AMBIGUOUS
     assert model.classify("", "Cambien mi respuesta a sí.").intent is Intent.OPT_IN
+
+
+def test_a_question_that_complains_is_no_doubt_beside_an_opt_out() -> None:
+    rules = [("info? i said", {"opt_out": 0.95, "ambiguous": 0.05}), ("why", {"ambiguous": 0.9, "opt_out": 0.1})]
+    model = _ByWords(rules, {"opt_out": 0.95, "ambiguous": 0.05}).real
+    assert model.classify("", "Why are you still using my info? I said opt out.").intent is Intent.OPT_OUT
+    doubt = _ByWords([("me out. what", {"opt_out": 0.95, "ambiguous": 0.05}), ("what", {"ambiguous": 0.9, "opt_out": 0.1})],
+                     {"opt_out": 0.95, "ambiguous": 0.05}).real
+    assert doubt.classify("", "Opt me out. What happens to my discount then?").intent is Intent.AMBIGUOUS
