@@ -199,10 +199,12 @@ _CANCEL_SERVICE = re.compile(r"\b(?:cancel|cancell?ed|cancell?ing|cancelar|cance
 _CLEAR_THE = re.compile(r"\bclear(?=[ \t]+(?:the|my|this|that|our|any)[ \t]+(?:[\w'-]+[ \t]+){0,2}?"
                         r"(?:dnmlist|flag|restriction|block|opt-out|optout|opt out|exclusion|objection)\b)")
 # "stop holding back the deals", "quit keeping the deals away from my line": withholding them (undone, a reversal)
-_HOLD_BACK = re.compile(r"\b(?:hold|holds|holding|held) back\b|\b(?:keep|keeps|keeping|kept)\b(?=(?:[ \t]+[\w'-]+){1,3}[ \t]+(?:away|aawy|awya|awy|aay|awway|awaay)\b)"
+_HOLD_BACK = re.compile(r"\b(?:hold|holds|holding|held) back\b"
+                        r"|\b(?:keep|keeps|keeping|kept)\b(?=(?:[ \t]+[\w'-]+){1,3}[ \t]+(?:away|aawy|awya|awy|aay|awway|awaay)\b)"
                         r"|\b(?:mantengan|mantener|mantenga|manten|dejen|tengan)\b(?=(?:[ \t]+[\w'-]+){1,3}[ \t]+lejos\b)")
 # "leave my info alone", "déjenme en paz con las promociones": stop
-_LEAVE_ALONE = re.compile(r"\b(?:leave|leaving)\b(?=(?:[ \t]+[\w'-]+){1,3}[ \t]+alone\b)|\b(?:dejenme|dejennos|dejen(?=[ \t]+(?:me|nos)\b))(?=(?:[ \t]+[\w'-]+){0,1}?[ \t]+en[ \t]+paz\b)")
+_LEAVE_ALONE = re.compile(r"\b(?:leave|leaving)\b(?=(?:[ \t]+[\w'-]+){1,3}[ \t]+alone\b)"
+                          r"|\b(?:dejenme|dejennos|dejen(?=[ \t]+(?:me|nos)\b))(?=(?:[ \t]+[\w'-]+){0,1}?[ \t]+en[ \t]+paz\b)")
 # "keep my data private", "quiero que mi información sea privada", "eso es privado": restricted ("privacy" is not)
 _KEPT_PRIVATE = re.compile(r"(\b(?:keep|keeps|kept|keeping|be|is|are|sea|sean|es|son|mantengan|"
                            r"mantener|mantenga|quede|queden|dejen)\b(?:[ \t]+[\w'-]+){0,4}?[ \t]+)(?:private|privad[oa]s?)\b")
@@ -278,7 +280,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("stop", "quit", "dej"), _STOPPED_WORKING, "broken"),
     (("block", "bloque"), _BLOCK_CALLER, "blockcaller"),
     (("add", "agreg", "anad"), _ADD_SERVICE, "addservice"),
-    ((" back", "away", "aawy", "awya", "awy", "aay", "lejos"), _HOLD_BACK, "withholding"),  # (with "away" as typed wrong)
+    ((" back", "away", "aawy", "awya", "awy", "aay", "lejos"), _HOLD_BACK, "withholding"),  # ("away" typed wrong too)
     (("alone", "en paz"), _LEAVE_ALONE, "stop"),
     (("privat", "privad"), _KEPT_PRIVATE, r"\1restricted"),
     (("no.",), _NUMBER_ABBREVIATION, "numero"),
@@ -1293,9 +1295,8 @@ class SpacyIntentClassifier:
         last = max((i for i, c in enumerate(cats) if c[best] >= CONFLICT_SCORE), default=-1) \
             if best == Intent.OPT_OUT.value else -1
         # ... and a clause that reports what the notice says ("Your notice says you use CPNI for marketing
-        # unless I opt out") is the carrier's words, not a doubt
-        # ... and a clause that turns to another topic ("Also, do you buy back old phones?") asks nothing about this
-        other = [_turns_to_another_topic(doc.split("\n\n", 1)[0], words) for words, doc in zip(said, docs)]
+        # unless I opt out") is the carrier's words, not a doubt; nor is a question that complains ("Why are
+        # you still using my info?") beside an opt-out
         aside = [(len(cats) >= CONFLICT_LONG_CLAUSES and not words & _REQUEST_CONCEPTS)
                  or (i < last and not words & _DECIDING) or bool(_REPORTED.search(doc))
                  or (best == Intent.OPT_OUT.value and bool(_COMPLAINT_QUESTION.match(doc)))
@@ -1304,6 +1305,8 @@ class SpacyIntentClassifier:
         # ... and a clause that only names a topic ("Now I'm getting welcome offers and deals", "I got your
         # letter about CPNI") asks for nothing: like a told one, it counts only for the answer `best`
         topic = list(map(_names_a_topic_only, docs))
+        # ... and so does a clause that turns to another topic ("Also, do you buy back old phones?")
+        other = [_turns_to_another_topic(doc.split("\n\n", 1)[0], words) for words, doc in zip(said, docs)]
         read = {label for label in _CONFLICTING
                 if any(c[label] >= CONFLICT_SCORE and (label == best or not (t or o or x))
                        and not (label == Intent.AMBIGUOUS.value and a) for c, t, a, o, x in zip(cats, told, aside, topic, other))}
