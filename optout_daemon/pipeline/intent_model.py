@@ -81,8 +81,9 @@ _MAILING = re.compile(r"(?<!\S)c_(spam|footer)(?!\S)")
 _REVERSAL = re.compile(r"(?<!\S)c_reverse(?!\S)")
 # An opt-in answer below OPT_IN_SURE is automatic (at the default opt_in_threshold, 0.8) only when no
 # clause of what the customer wrote reads as an opt-out or a doubt at DOUBT_SCORE or more ("Doy mi
-# consentimiento. O mejor, no tienen mi autorización"); and never for a bare "yes" ("Yes" under a
-# forwarded notice answers a question nobody can see). Twelfth round, dev folds.
+# consentimiento. O mejor, no tienen mi autorización"). Twelfth round, dev folds. An opt-in answer to a bare
+# "yes" or "OK" is never automatic, however sure ("Yes" under a forwarded notice answers a question nobody
+# can see; nineteenth round: at any score, as for "Fine.").
 OPT_IN_SURE = 0.9
 # Long mail that tells a story around its request (thirteenth round): when the answer is unsure (below
 # FOCUS_BELOW for its label) and what the customer wrote is at least FOCUS_MIN_CHARS long with
@@ -104,7 +105,7 @@ _YES_ONLY = frozenset(("c_yes", "c_question", "c_q"))
 # ... but "change my answer to yes", "cambien mi respuesta a sí" names what it changes
 _CHANGED_TO_YES = re.compile(r"\b(?:change|changing|switch|cambien|cambie|cambia|cambio|cambiar)\b[^.!?\n]{0,25}?"
                              r"\b(?:answer|response|reply|respuesta)\b[^.!?\n]{0,12}?\b(?:to|a|por)[ \t]+(?:yes|si|sicond|sipolite)\b")
-# ... and what is only an "OK" (_only_accepts)
+# ... and what is only an "OK" (_only_assents)
 _BARE_ACCEPT = frozenset("ok okay k kk fine sure alright noted thanks thank you thx got it vale bueno esta bien de acuerdo "
                          "perfecto claro listo sale gracias entendido".split())
 # An opt-out answer whose text sets a condition ("Según lo que pierda: no usen mis datos", "If it won't
@@ -789,10 +790,14 @@ _ASKS_NOTHING = re.compile(r"\b(?:not|never) (?:asking|requesting) (?:for )?(?:a
                            r"|\bno (?:les |le )?(?:estoy pidiendo|pido|solicito) nada\b")
 
 
-def _only_accepts(text: str) -> bool:
-    """What the customer wrote is only an "OK" ("Fine.", "Okay thanks", "Está bien"), beside lines that say
-    nothing (a greeting, an account number, a name): it accepts nothing it names, however sure the model is
+def _only_assents(text: str) -> bool:
+    """What the customer wrote is only a "yes" ("Yes" under a forwarded notice; "change my answer to yes"
+    names what it changes) or only an "OK" ("Fine.", "Okay thanks", "Está bien"), beside lines that say
+    nothing (a greeting, an account number, a name): it grants nothing it names, however sure the model is
     of an opt-in."""
+    singles = set(_concept_words(features(model_input("", text))))
+    if singles and singles <= _YES_ONLY and not _CHANGED_TO_YES.search(normalize(text)):
+        return True
     parts = _CLAUSES.split(text[:MAX_MODEL_CHARS])
     parts = [part for part in parts if not features(part).endswith("\n\n")] or [p for p in parts if _A_WORD.search(p)]
     return bool(parts) and all(set(_WORD.findall(normalize(part))) <= _BARE_ACCEPT for part in parts)
@@ -1105,8 +1110,8 @@ class SpacyIntentClassifier:
             reason = "model:intent changes_mind"
         elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and self._clauses_conflict(text, best):
             reason = "model:intent clauses_conflict"
-        elif best == Intent.OPT_IN.value and ((scores[best] < OPT_IN_SURE and self._opt_in_doubted(text))
-                                              or _only_accepts(text)):
+        elif best == Intent.OPT_IN.value and (_only_assents(text) or (scores[best] < OPT_IN_SURE
+                                                                      and self._opt_in_doubted(text))):
             reason = "model:intent opt_in_doubted"
         elif best == Intent.OPT_OUT.value and _sets_a_condition(model_text, text_features):
             reason = "model:intent opt_out_with_a_condition"
@@ -1268,10 +1273,7 @@ class SpacyIntentClassifier:
         return ""
 
     def _opt_in_doubted(self, text: str) -> bool:
-        """What the customer wrote is only a "yes", or one of its clauses reads as an opt-out or a doubt."""
-        singles = set(_concept_words(features(model_input("", text))))
-        if singles and singles <= _YES_ONLY and not _CHANGED_TO_YES.search(normalize(text)):
-            return True
+        """One clause of what the customer wrote reads as an opt-out or a doubt."""
         # a clause that tells the story ("I opted out a couple of years ago") doubts nothing said now
         return any(max(c, key=c.get) in _DOUBTS and max(c.values()) >= DOUBT_SCORE and not told
                    for c, told in zip(self._clause_scores(text), self._clause_told(text)))

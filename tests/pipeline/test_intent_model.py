@@ -1207,9 +1207,9 @@ def test_words_that_name_what_is_withdrawn_refused_or_asked(text: str, present: 
     assert present in found and absent not in found, (text, found)
 
 
-@pytest.mark.parametrize("text", ["Fine.", "Okay thanks.", "Está bien.", "ok", "Sure, got it.",
+@pytest.mark.parametrize("text", ["Fine.", "Okay thanks.", "Está bien.", "ok", "Sure, got it.", "Yes.", "Sí, claro.",
                                   "Hello Privacy Team,\n\nFine.\n\nAccount number 5456-538-011\n\nThanks,\nLinda Thomas"])
-def test_an_opt_in_answer_to_a_bare_ok_goes_to_a_person_however_sure(text: str) -> None:
+def test_an_opt_in_answer_to_a_bare_yes_or_ok_goes_to_a_person_however_sure(text: str) -> None:
     model = _ByWords([], {"opt_in": 0.97, "ambiguous": 0.03}).real  # every text reads as a sure opt-in
     result = model.classify(text, text)
     assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_doubted" in result.reasons
