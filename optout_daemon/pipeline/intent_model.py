@@ -798,9 +798,10 @@ def _only_assents(text: str) -> bool:
     singles = set(_concept_words(features(model_input("", text))))
     if singles and singles <= _YES_ONLY and not _CHANGED_TO_YES.search(normalize(text)):
         return True
-    parts = _CLAUSES.split(text[:MAX_MODEL_CHARS])
-    parts = [part for part in parts if not features(part).endswith("\n\n")] or [p for p in parts if _A_WORD.search(p)]
-    return bool(parts) and all(set(_WORD.findall(normalize(part))) <= _BARE_ACCEPT for part in parts)
+    # each part's words as features() normalized them (a threat's "if" made "ifthreat" is no OK either way)
+    read = [features(part) for part in _CLAUSES.split(text[:MAX_MODEL_CHARS]) if _A_WORD.search(part)]
+    said = [f for f in read if not f.endswith("\n\n")] or read  # the parts with a concept, else all
+    return bool(said) and all(set(_WORD.findall(f.rsplit("\n\n", 1)[0])) <= _BARE_ACCEPT for f in said)
 
 
 def _only_asks(text_features: str) -> bool:
