@@ -73,11 +73,22 @@ CONFLICT_SHIFT = 0.5
 # Mail that reads unrelated as a whole but has a clause reading opt_in at REQUEST_CLAUSE_SCORE or more
 # ("Quiero suscribirme otra vez. También, ¿por qué subió mi factura?") gets the same shift: a person
 # looks instead of the request being ignored (opt-outs already are, by policy.opt_out_floor and the
-# keyword safety net). Only within REQUEST_CLAUSE_MAX_CHARS: long mail is newsletters. Dev folds.
+# keyword safety net). Within what the model reads (MAX_MODEL_CHARS): a long letter's "Count me out of that"
+# after a page about a move and a bill is a request too (800 before the twentieth round, for newsletters:
+# a mailing's own opt-out clause is set apart by its words instead, _reads_as_a_mailing).
 REQUEST_CLAUSE_SCORE = 0.5
-REQUEST_CLAUSE_MAX_CHARS = 800
+REQUEST_CLAUSE_MAX_CHARS = MAX_MODEL_CHARS
 # concept tokens follow the text after a blank line, one space apart: the first has no space before it
 _MAILING = re.compile(r"(?<!\S)c_(spam|footer)(?!\S)")
+_SPAM_WORD = re.compile(r"(?<!\S)c_spam(?!\S)")
+_FOOTER_WORD = re.compile(r"(?<!\S)c_footer(?!\S)")
+
+
+def _reads_as_a_mailing(text_features: str) -> bool:
+    """A footer's command ("reply STOP"), or two words of a mailing ("click here", "free trial"): the opt-out
+    clause of such mail is its footer's. One such word is not enough: a customer's "up here", "my free
+    phone" or "I'll lose my discount" beside "Count me out of that" is the customer's own request."""
+    return bool(_FOOTER_WORD.search(text_features)) or len(_SPAM_WORD.findall(text_features)) >= 2
 _REVERSAL = re.compile(r"(?<!\S)c_reverse(?!\S)")
 # An opt-in answer below OPT_IN_SURE is automatic (at the default opt_in_threshold, 0.8) only when no
 # clause of what the customer wrote reads as an opt-out or a doubt at DOUBT_SCORE or more ("Doy mi
@@ -129,6 +140,14 @@ _KEEPS_PART = re.compile(r"\b(?:but|pero|though|aunque)\b[^.!?\n]{0,60}?\b(?:can
 _POLITE_IF = re.compile(r"\b(?:if|si|sicond) (?:(?:me|nos) )?(?:you|u|it'?s|es|that'?s|possible|posible|usted|ustedes|"
                         r"pueden|puede|podrian|podria|hacen|hace|would|could|needed|necessary|required|need|necesario|"
                         r"necesitan|lo necesitan|hace falta)\b")
+# ... nor is an "if" that asks whether ("I don't know if you were part of the breach", "no sé si", "the rep asked
+# if it was ok"), concedes ("opt me out, even if I lose the offers", "aun si pierdo el descuento") or sets
+# nothing ("if that means anything", "if it helps"): the condition check reads them as no condition
+_NO_CONDITION_IF = re.compile(
+    r"\b((?:know|knew|sure|certain|wonder|wondering|wondered|ask|asks|asked|asking|check|checking|see|idea|"
+    r"tell me|find out|se|sabia|sabe|seguro|segura|pregunto|pregunta|preguntaba|preguntaron|saber|averiguar) )"
+    r"(?:if|si|sicond)\b|\b(?:even|aun|incluso) (?:if|si|sicond)\b|"
+    r"\b(?:if|si|sicond) (?:that|it|this) (?:means|matters|helps|counts)\b")
 # ... nor is the notice's own condition, told: "Your notice says you use CPNI for marketing unless I opt out"
 _REPORTED = re.compile(r"\b(?:notice|letter|email|mail|policy|it|carta|aviso|correo)\s+(?:says|said|states|stated|dice|decia|"
                        r"menciona)\b")
@@ -819,7 +838,8 @@ def _sets_a_condition(model_text: str, text_features: str) -> bool:
         return False
     # (a condition that only threatens is none: features() made it "ifthreat"; what is quoted inside a
     # sentence, "hey! you qualify", ends no sentence)
-    said = _QUOTED.sub("quote", _POLITE_IF.sub("polite", normalize(model_text)))
+    said = _NO_CONDITION_IF.sub(lambda m: f"{m[1]}whether" if m[1] else " ", normalize(model_text))
+    said = _QUOTED.sub("quote", _POLITE_IF.sub("polite", said))
     return any(_CONDITION.search(f) for f in map(features, _SENTENCES.split(said)) if not _REPORTED.search(f))
 
 
@@ -1249,7 +1269,7 @@ class SpacyIntentClassifier:
         cats = self._clause_scores(text)
         if any(c[Intent.OPT_IN.value] >= REQUEST_CLAUSE_SCORE for c in cats):
             return "model:intent opt_in_clause"
-        if any(c[Intent.OPT_OUT.value] >= REQUEST_CLAUSE_SCORE for c in cats) and not _MAILING.search(text_features):
+        if any(c[Intent.OPT_OUT.value] >= REQUEST_CLAUSE_SCORE for c in cats) and not _reads_as_a_mailing(text_features):
             return "model:intent opt_out_clause"
         if not _FOOTER.search(text_features):
             whole = set(_concept_words(text_features))

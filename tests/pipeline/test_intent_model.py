@@ -220,8 +220,12 @@ def test_unrelated_mail_with_an_opt_out_clause_goes_to_a_person() -> None:
     assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_clause" in result.reasons
     assert model.classify("", "Necesito una cita con el técnico. ¿Qué día pueden venir?").intent is Intent.UNRELATED
     # a mailing's own opt-out line ("envío gratis", "click here") is the footer's, not the sender's request
-    mailing = model.classify("", "El técnico no vino. Envío gratis hoy, no compartan este correo.")
+    mailing = model.classify("", "El técnico no vino. Envío gratis hoy, clic aquí, no compartan este correo.")
     assert mailing.intent is Intent.UNRELATED
+    # ... but one word of a mailing in a customer's letter ("up here") leaves the request for a person
+    letter = model.classify("", "Necesito una cita con el técnico, the signal is better up here. "
+                                "No compartan mi información con sus afiliados.")
+    assert letter.intent is Intent.AMBIGUOUS and "model:intent opt_out_clause" in letter.reasons
 
 
 _TRIGGERS = st.sampled_from(["don't", "dont", "donnt", "dnt", "doont", "do not call list", "do-not-market", "lista",
@@ -616,6 +620,15 @@ def test_an_opt_out_that_sets_a_condition_goes_to_a_person_a_polite_if_does_not(
     for text in ("I would be grateful if you would exclude my account from all promotional use of my information.",
                  "Please opt me out if possible.", "Sáquenme de la publicidad, si es posible."):
         assert model.classify("", text).intent is Intent.OPT_OUT, text
+    # an "if" that asks whether, concedes, or sets nothing is no condition
+    for text in ("I don't know if you were part of the breach, but I withdraw my consent to marketing.",
+                 "Please opt me out, even if that means I won't see the loyalty offers.",
+                 "The rep asked if it was ok and I said sure. I take that back: opt me out.",
+                 "Marcus at the store was great, a shout out if that means anything. Stop the promos.",
+                 "No sé si me van a cobrar algo, pero sáquenme de la publicidad."):
+        assert model.classify("", text).intent is Intent.OPT_OUT, text
+    _assert_for_a_person(model, ("Opt me out even if... no, only if I keep my discount.",
+                                 "Opt me out if I still get the loyalty discount."), "opt_out_with_a_condition")
 
 
 def test_a_second_speaker_starts_a_clause() -> None:
