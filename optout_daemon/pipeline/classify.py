@@ -163,8 +163,9 @@ _ASKS_NOW = re.compile(
     # "opt me out", "take me off" ask now; "opted me out", "took me off" tell what someone did
     r"(?<!opted )(?<!signed )(?<!switched )(?<!took )(?<!taken )(?<!removed )(?<!dropped )(?<!kicked )me (?:off|out|in|back)|"
     # a Spanish request to "ustedes" ("anulen el bloqueo que pedí"), and the like in the present, but not a
-    # past subjunctive or imperfect ("pidiendo que ya no usaran nuestra información", "nos mandaban")
-    r"(?![a-z]*(?:aran|ieran|aban)\b)[a-z]{3,}(?:en|an))\b")
+    # past subjunctive or imperfect ("pidiendo que ya no usaran nuestra información", "nos mandaban", "les dije
+    # que sí podían usar mi información"), nor the present of a verb in -iar ("me envían"), which asks nothing
+    r"(?![a-z]*(?:aran|ieran|aban|ian)\b)[a-z]{3,}(?:en|an))\b")
 
 
 STORY_PARTS = re.compile(r"[.!?;\n]+|\b(?:but|pero|however|sin embargo)\b")

@@ -846,13 +846,15 @@ def _sets_a_condition(model_text: str, text_features: str) -> bool:
 # What someone at the carrier or another person told the customer ("the rep said my account is flagged
 # 'no marketing'", "la muchacha me dijo que como me había excluido no me mandan esas ofertas", "me
 # explicó que no es que vendan los datos"): their words, reported, ask nothing of the customer's own.
-# A part with a "please" of its own is a request, whoever is quoted in it.
+# A part with a "please" of its own is a request, whoever is quoted in it, and so is what the account holder wants,
+# relayed ("writing for my mom ... She says she wants to receive offers again").
 _SOMEONE_SAID = re.compile(
     r"\b(?:(?:rep|representative|agent|associate|employee|clerk|cashier|guy|lady|woman|man|girl|someone|somebody|"
     r"they|he|she|staff|tech|technician|operator|supervisor|manager|advisor|service|support)\s+(?:\w+\s+){0,3}?"
     r"(?:said|says|told me|told us|tells me|explained|mentioned|informed me|informed us)|"
     r"(?:me|nos)\s+(?:dijo|dijeron|dice|dicen|explico|explicaron|comento|comentaron|informo|informaron|aclaro|aclararon))\b")
-_OWN_REQUEST = re.compile(r"\b(?:please|pls|plz|kindly|por favor|porfa)\b")
+_OWN_REQUEST = re.compile(r"\b(?:please|pls|plz|kindly|por favor|porfa)\b|"
+                          r"\b(?:she|he|they|ella|el|ellos) (?:wants|want|would like|quiere|quieren|desea|desean)\b")
 
 
 def _someone_said(normalized: str) -> bool:

@@ -796,6 +796,12 @@ def test_a_negation_typed_wrong_is_still_a_negation() -> None:
     ("Me explicó que no es que vendan los datos", True),
     ("The agent told me to write, so please opt me out", False),
     ("Stop using my data, the rep knows", False),
+    # ... and what the account holder wants, relayed, is asked now
+    ("She says she wants to receive offers again, she had turned them off before", False),
+    ("Mi mamá me dijo que ella quiere recibir las ofertas otra vez", False),
+    # an imperfect in -ían tells the past ("podían"), like one in -aban
+    ("El año pasado les dije que sí podían usar mi información para las ofertas", True),
+    ("Pueden usar mi información para las ofertas", False),
 ])
 def test_a_clause_that_tells_the_past_is_one_that_asks_nothing_now(text: str, told: bool) -> None:
     assert intent_model._told(intent_model.normalize(text)) is told
