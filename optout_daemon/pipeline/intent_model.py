@@ -201,6 +201,16 @@ _FINE_PRINT = re.compile(r"\bfine print\b")  # "I read the fine print": no "fine
 _NOT_LIMITED = re.compile(r"\b(?:including|includes|include),? but not limited to\b|\bbut not limited to\b")
 _MEANWHILE = re.compile(r"\bmientras tanto\b")
 _JUST_THAT = re.compile(r"(^|[.!?,;:\n]\s*)(?:es )?solo que\b")
+# "make sure it sticks", "asegúrense de que": a request that it be done, not "not sure" (a doubt)
+_MAKE_SURE = re.compile(r"\b(?:make|making|be) sure\b|\basegur(?:ense|en|ar|arse)\b")
+# "it looked like legal fine print", "sounds like": a likeness, not "I'd like" (wanting)
+_LOOKS_LIKE = re.compile(r"\b(look|looks|looked|looking|seem|seems|seemed|sound|sounds|sounded|feel|feels|felt) like\b")
+# "solo quiero decirles que no", "I only wanted to let you know": "just", no condition
+_JUST_TO_SAY = re.compile(r"\b(?:solo|solamente|only) (?=(?:(?:quiero|queria|quisiera) (?:decir|avisar|informar|comentar|aclarar)[a-z]*|"
+                          r"les escribo|escribo|les aviso|want(?:ed)? to (?:say|let|tell|confirm)|writing to)\b)")
+# "Not now, not later", "ni ahora ni nunca": never, not a hedge
+_NOT_NOW_OR_LATER = re.compile(r"\b(?:not|no|ni) (?:now|ahora),? (?:(?:and|or|nor|y|o) )?(?:not |no |ni )?"
+                               r"(?:later|ever|never|nunca|despues|luego|jamas)\b")
 _RAN_OUT = re.compile(r"\b(?:ran|run|runs|running) out of\b")  # "I ran out of data": not "out"
 _NOT_ARRIVING = re.compile(r"\bno (?:me |le |nos |te )?(?:llega|llegan|entra|entran|funciona|funcionan|carga|cargan)\b")
 # a service, a line or an account cancelled, closed or taken off the account: support, not marketing ("Quiero
@@ -310,6 +320,10 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("fuera",), _LEAVE_OUT, "excluir"),  # "no me dejen fuera de las promociones"
     (("turn", "switch"), _TURN_ON, "enable"),
     (("thank", "thx", "gracias"), _NO_THANKS, "nothanks"),  # a refusal, not a negation of what follows
+    (("sure", "asegur"), _MAKE_SURE, "ensure"),
+    ((" like",), _LOOKS_LIKE, r"\1 similar"),
+    (("solo ", "solamente ", "only "), _JUST_TO_SAY, ""),
+    (("now", "ahora"), _NOT_NOW_OR_LATER, "never"),
 )
 
 
@@ -328,7 +342,7 @@ def normalize(text: str) -> str:
 
 # What words mean for this task. A word maps to one concept; _PREFIXES catch inflected forms.
 _LEXICON = {
-    "neg": "not no never nor nunca ni jamas nope nah sin without nada ningun ninguna ninguno",
+    "neg": "not no never nor neither nunca ni jamas nope nah sin without nada ningun ninguna ninguno",
     "stop": "stop stopped stopping quit cease refrain discontinue halt enough basta alto paren parar pare dejen dejar deje "
             "avoid terminate end restrict restricted restrinjan restringir limit limiten revoke revoco revocar withdraw withdrawing withdrawn withdrawal retiro retirar pull pulling disable "
             "desactiven desactivar block bloqueen bloquear suspend cancel cancelen cancelar cancela off "
@@ -468,7 +482,9 @@ _REAL_WORDS = frozenset("thank there james every padre parte parent forgot usted
                         # "either you lost it or you ignored it": a complaint, not "ignore my request"
                         "ignored olvidado olvidada "
                         # "ya les dije dos veces y siguen": they go on (a complaint), not "sigan" (keep them coming)
-                        "siguen".split())
+                        "siguen "
+                        # "either way" is not "neither", "la factura salió por $148" not "salvo" (except), "joint venture" not "join"
+                        "either salio joint".split())
 
 
 @functools.lru_cache(maxsize=1 << 16)  # the fuzzy look-up tries every deletion: words repeat, remember them

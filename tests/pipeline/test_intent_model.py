@@ -314,6 +314,22 @@ def _concepts(text: str) -> list[str]:
 
 
 def test_what_the_concepts_read_in_everyday_wording() -> None:
+    # "neither of us wants" refuses; "either way" negates nothing
+    assert _concepts("Neither of us wants offers")[:3] == ["c_neg", "c_nwant", "c_nmkt"]
+    assert _concepts("either way, I do not know") == ["c_neg"]  # the "not" alone
+    # "make sure it sticks" asks that it be done: no doubt ("not sure")
+    assert "c_question" not in _concepts("please make sure it sticks this time")
+    assert "c_nquestion" in _concepts("I'm not sure")
+    # "it looked like fine print" is a likeness, "I'd like the offers" a wish
+    assert "c_want" not in _concepts("it looked like legal fine print")
+    assert "c_want" in _concepts("I'd like the offers")
+    # "solo quiero decirles que no" is "just"; "solo para la línea de mi hijo" a condition
+    assert "c_cond" not in _concepts("solo quiero decirles que no quiero salirme")
+    assert "c_cond" in _concepts("solo para la línea de mi hijo")
+    # "not now, not later" is never: no hedge
+    assert not {"c_hedge", "c_nhedge"} & set(_concepts("I do not consent. Not now, not later."))
+    # "salió por $148" is no "salvo" (except)
+    assert "c_cond" not in _concepts("mi factura salió por $148")
     # "cannot" is a negation like "can't"
     assert "c_nuse" in _concepts("you cannot use my data")
     # "take back" withdraws: consent (an opt-out) or an opt-out (undoing it)
