@@ -818,6 +818,14 @@ def test_a_negation_typed_wrong_is_still_a_negation() -> None:
     # an imperfect in -ían tells the past ("podían"), like one in -aban
     ("El año pasado les dije que sí podían usar mi información para las ofertas", True),
     ("Pueden usar mi información para las ofertas", False),
+    # what was wanted or asked for before, in someone's words, is the story too
+    ("A couple years ago our old manager told you we didn't want any marketing", True),
+    ("Two years ago she told your store to opt me out of everything", True),
+    ("Hace tiempo alguien de la oficina pidió que no usaran nuestros datos", True),
+    ("Mi esposo llamó hace unos meses y pidió que no nos mandaran promociones", True),
+    ("Mi hija me dio de baja de las ofertas sin preguntarme", True),
+    ("I already emailed once. Please opt me out", False),
+    ("I did not want this before and I want out now", False),
 ])
 def test_a_clause_that_tells_the_past_is_one_that_asks_nothing_now(text: str, told: bool) -> None:
     assert intent_model._told(intent_model.normalize(text)) is told
