@@ -142,12 +142,18 @@ _POLITE_IF = re.compile(r"\b(?:if|si|sicond) (?:(?:me|nos) )?(?:you|u|it'?s|es|t
                         r"necesitan|lo necesitan|hace falta)\b")
 # ... nor is an "if" that asks whether ("I don't know if you were part of the breach", "no sé si", "the rep asked
 # if it was ok"), concedes ("opt me out, even if I lose the offers", "aun si pierdo el descuento") or sets
-# nothing ("if that means anything", "if it helps"): the condition check reads them as no condition
+# nothing ("if that means anything", "if it helps"): normalize() makes them "whether" and "regardless"
 _NO_CONDITION_IF = re.compile(
     r"\b((?:know|knew|sure|certain|wonder|wondering|wondered|ask|asks|asked|asking|check|checking|see|idea|"
     r"tell me|find out|se|sabia|sabe|seguro|segura|pregunto|pregunta|preguntaba|preguntaron|saber|averiguar) )"
     r"(?:if|si|sicond)\b|\b(?:even|aun|incluso) (?:if|si|sicond)\b|"
     r"\b(?:if|si|sicond) (?:that|it|this) (?:means|matters|helps|counts)\b")
+
+
+def _no_condition(m: re.Match[str]) -> str:
+    return f"{m[1]}whether" if m[1] else "regardless"
+
+
 # ... nor is the notice's own condition, told: "Your notice says you use CPNI for marketing unless I opt out"
 _REPORTED = re.compile(r"\b(?:notice|letter|email|mail|policy|it|carta|aviso|correo)\s+(?:says|said|states|stated|dice|decia|"
                        r"menciona)\b")
@@ -320,6 +326,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("fuera",), _LEAVE_OUT, "excluir"),  # "no me dejen fuera de las promociones"
     (("turn", "switch"), _TURN_ON, "enable"),
     (("thank", "thx", "gracias"), _NO_THANKS, "nothanks"),  # a refusal, not a negation of what follows
+    (("if", "si"), _NO_CONDITION_IF, _no_condition),  # "I don't know if ...", "even if", "if that means anything"
     (("sure", "asegur"), _MAKE_SURE, "ensure"),
     ((" like",), _LOOKS_LIKE, r"\1 similar"),
     (("solo ", "solamente ", "only "), _JUST_TO_SAY, ""),
@@ -854,8 +861,7 @@ def _sets_a_condition(model_text: str, text_features: str) -> bool:
         return False
     # (a condition that only threatens is none: features() made it "ifthreat"; what is quoted inside a
     # sentence, "hey! you qualify", ends no sentence)
-    said = _NO_CONDITION_IF.sub(lambda m: f"{m[1]}whether" if m[1] else " ", normalize(model_text))
-    said = _QUOTED.sub("quote", _POLITE_IF.sub("polite", said))
+    said = _QUOTED.sub("quote", _POLITE_IF.sub("polite", normalize(model_text)))
     return any(_CONDITION.search(f) for f in map(features, _SENTENCES.split(said)) if not _REPORTED.search(f))
 
 

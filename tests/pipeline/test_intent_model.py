@@ -328,6 +328,10 @@ def test_what_the_concepts_read_in_everyday_wording() -> None:
     assert "c_cond" in _concepts("solo para la línea de mi hijo")
     # "not now, not later" is never: no hedge
     assert not {"c_hedge", "c_nhedge"} & set(_concepts("I do not consent. Not now, not later."))
+    # an "if" that asks whether or concedes sets no condition, for the model too
+    assert "c_cond" not in _concepts("opt me out even if I lose the discount")
+    assert "c_cond" not in _concepts("I don't know if you were part of the breach")
+    assert "c_cond" in _concepts("opt me out if I keep the discount")
     # "salió por $148" is no "salvo" (except)
     assert "c_cond" not in _concepts("mi factura salió por $148")
     # "cannot" is a negation like "can't"
