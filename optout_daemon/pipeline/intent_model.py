@@ -137,6 +137,11 @@ _PARTIAL = re.compile(r"\b(one line|una linea|the other|la otra|el otro|part of 
 # "sáquenme de la publicidad pero sí quiero el boletín"
 _KEEPS_PART = re.compile(r"\b(?:but|pero|though|aunque)\b[^.!?\n]{0,60}?\b(?:can stay|can remain|(?:is|are) (?:fine|ok|okay|welcome)|"
                          r"can (?:continue|keep)|si (?:quiero|me interesa|me gusta)|pueden seguir|sigan)\b")
+# An opt-in that keeps something out ("Keep sending me offers for my phone but nothing based on the tablet
+# line", "pero no para la línea de mi hijo"): consent for part, a person decides
+_OPT_IN_EXCEPT = re.compile(r"\b(?:but|pero|except|excepto|aunque)\b[^.!?\n]{0,40}?\b(?:not|no|nothing|nada|none|ninguna|ninguno)\b"
+                            r"[^.!?\n]{0,40}?\b(?:line|lines|linea|lineas|tablet|tableta|ipad|watch|reloj|phone|telefono|"
+                            r"celular|number|numero|device|dispositivo|texts?|calls?|e?mails?|mensajes|llamadas|correos)\b")
 _POLITE_IF = re.compile(r"\b(?:if|si|sicond) (?:(?:me|nos) )?(?:you|u|it'?s|es|that'?s|possible|posible|usted|ustedes|"
                         r"pueden|puede|podrian|podria|hacen|hace|would|could|needed|necessary|required|need|necesario|"
                         r"necesitan|lo necesitan|hace falta)\b")
@@ -1158,6 +1163,8 @@ class SpacyIntentClassifier:
         elif best == Intent.OPT_IN.value and (_only_assents(text) or (scores[best] < OPT_IN_SURE
                                                                       and self._opt_in_doubted(text))):
             reason = "model:intent opt_in_doubted"
+        elif best == Intent.OPT_IN.value and _OPT_IN_EXCEPT.search(text_features.split("\n\n", 1)[0]):
+            reason = "model:intent opt_in_for_part"
         elif best == Intent.OPT_OUT.value and _sets_a_condition(model_text, text_features):
             reason = "model:intent opt_out_with_a_condition"
         elif best == Intent.OPT_OUT.value and _only_a_negated_removal(text_features):

@@ -593,6 +593,14 @@ def test_an_opt_in_a_clause_doubts_goes_to_a_person_unless_the_model_is_sure() -
     assert plain.real.classify("", other).intent is Intent.OPT_IN
 
 
+def test_an_opt_in_for_part_of_the_account_goes_to_a_person() -> None:
+    sure_in = _ByWords([], {"opt_in": 0.99, "ambiguous": 0.01}).real
+    _assert_for_a_person(sure_in, ("Keep sending me offers for my phone but nothing based on the tablet line please.",
+                                   "Sí quiero las ofertas, pero no para la línea de mi hijo."), "opt_in_for_part")
+    for text in ("Send me the offers again, but not too many please.", "You can use my info for offers again."):
+        assert sure_in.classify("", text).intent is Intent.OPT_IN, text
+
+
 def test_a_change_of_mind_that_asks_the_other_way_goes_to_a_person_however_sure_the_model() -> None:
     sure_in = _ByWords([], {"opt_in": 0.99, "ambiguous": 0.01}).real
     _assert_for_a_person(sure_in, ("Doy mi consentimiento para el uso de mi CPNI. O mejor, no tienen mi autorizacion.",
