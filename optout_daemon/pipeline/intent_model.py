@@ -1335,7 +1335,8 @@ class SpacyIntentClassifier:
         a request and another as a question or a hedge ("Opt me out. Or would that affect my contract?").
         A clause that tells what happened before ("I opted out a couple of years ago", "me di de baja
         hace meses") counts only for the answer `best`; and when only such clauses read an opt-in, the
-        opt-in is history, not one asked for now: also for a person."""
+        opt-in is history, not one asked for now: also for a person. An opt-out answer beside a clause said
+        now that reads as an opt-in is a conflict even when no clause reads as an opt-out clearly."""
         cats, told = self._clause_scores(text), self._clause_told(text)
         if len(cats) < 2:
             return False
@@ -1365,6 +1366,10 @@ class SpacyIntentClassifier:
                 if any(c[label] >= CONFLICT_SCORE and (label == best or not (t or o or x))
                        and not (label == Intent.AMBIGUOUS.value and a) for c, t, a, o, x in zip(cats, told, aside, topic, other))}
         if len(read) >= 2:
+            return True
+        if best == Intent.OPT_OUT.value and Intent.OPT_IN.value in read:
+            # an opt-out answer beside a clause that clearly consents, said now ("You can keep using my info for
+            # deals through August. After that I don't want it used."): the opt-out clause need not be clear too
             return True
         return best == Intent.OPT_IN.value and best in read and all(
             t for c, t in zip(cats, told) if c[best] >= CONFLICT_SCORE)

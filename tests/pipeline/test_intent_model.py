@@ -593,6 +593,20 @@ def test_an_opt_in_a_clause_doubts_goes_to_a_person_unless_the_model_is_sure() -
     assert plain.real.classify("", other).intent is Intent.OPT_IN
 
 
+def test_an_opt_out_beside_a_clause_that_consents_now_goes_to_a_person() -> None:
+    text = "You can keep using my info for deals through August. After that I don't want it used."
+    rules = [("through august. after", {"opt_out": 0.75, "opt_in": 0.25}),  # the whole message
+             ("keep using", {"opt_in": 0.9, "opt_out": 0.1}),  # a clause that consents
+             ("after that", {"opt_out": 0.6, "ambiguous": 0.4})]  # the refusal, not clear by itself
+    result = _ByWords(rules, {"opt_out": 1.0}).real.classify("", text)
+    assert result.intent is Intent.AMBIGUOUS and "model:intent clauses_conflict" in result.reasons
+    # ... but a consent told as the story is not said now ("I agreed to the offers last year")
+    told = "I agreed to the offers last year. I don't want my info used anymore."
+    rules = [("year. i", {"opt_out": 0.75, "opt_in": 0.25}), ("agreed", {"opt_in": 0.9, "opt_out": 0.1}),
+             ("anymore", {"opt_out": 0.9, "opt_in": 0.1})]
+    assert _ByWords(rules, {"opt_out": 1.0}).real.classify("", told).intent is Intent.OPT_OUT
+
+
 def test_an_opt_in_for_part_of_the_account_goes_to_a_person() -> None:
     sure_in = _ByWords([], {"opt_in": 0.99, "ambiguous": 0.01}).real
     _assert_for_a_person(sure_in, ("Keep sending me offers for my phone but nothing based on the tablet line please.",
