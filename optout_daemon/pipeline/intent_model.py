@@ -80,15 +80,16 @@ REQUEST_CLAUSE_SCORE = 0.5
 REQUEST_CLAUSE_MAX_CHARS = MAX_MODEL_CHARS
 # concept tokens follow the text after a blank line, one space apart: the first has no space before it
 _MAILING = re.compile(r"(?<!\S)c_(spam|footer)(?!\S)")
-_SPAM_WORD = re.compile(r"(?<!\S)c_spam(?!\S)")
-_FOOTER_WORD = re.compile(r"(?<!\S)c_footer(?!\S)")
 
 
 def _reads_as_a_mailing(text_features: str) -> bool:
     """A footer's command ("reply STOP"), or two words of a mailing ("click here", "free trial"): the opt-out
     clause of such mail is its footer's. One such word is not enough: a customer's "up here", "my free
     phone" or "I'll lose my discount" beside "Count me out of that" is the customer's own request."""
-    return bool(_FOOTER_WORD.search(text_features)) or len(_SPAM_WORD.findall(text_features)) >= 2
+    words = _MAILING.findall(text_features)
+    return "footer" in words or len(words) >= 2
+
+
 _REVERSAL = re.compile(r"(?<!\S)c_reverse(?!\S)")
 # An opt-in answer below OPT_IN_SURE is automatic (at the default opt_in_threshold, 0.8) only when no
 # clause of what the customer wrote reads as an opt-out or a doubt at DOUBT_SCORE or more ("Doy mi
