@@ -23,6 +23,7 @@ from optout_daemon.pipeline.types import Classification, Intent, ParsedMessage
 MAX_MODEL_CHARS = 2000
 REVERSES_A_RESTRICTION = "model:intent reverses_a_restriction"  # a reason the intent model gives (intent_model.py)
 _BLANKS = re.compile(r"[ \t]+")
+_LAST_WORD, _FIRST_WORD = re.compile(r"\S+\Z"), re.compile(r"\A\S+")
 
 _OPT_OUT = [
     r"opt(ing)?[- ]?(me )?out", r"unsubscribe", r"stop (using|sharing|selling|sending|marketing|contacting|the (ads|emails|promos))",
@@ -75,7 +76,19 @@ def model_input(subject: str, new_text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     if "  " in text or "\t" in text:  # (most text has neither: the pattern would change nothing)
         text = _BLANKS.sub(" ", text)
-    return text[:MAX_MODEL_CHARS]
+    return within_reading(text)
+
+
+def within_reading(text: str) -> str:
+    """What the classifiers read of a text: all of it up to MAX_MODEL_CHARS; of a longer one its beginning and its
+    end, half each, cut between words: a long letter's request often closes it ("... Please opt me out of all
+    marketing."), and a page about a bereavement before it must not hide it."""
+    if len(text) <= MAX_MODEL_CHARS:
+        return text
+    half = MAX_MODEL_CHARS // 2
+    head, tail = text[:half], text[-half:]
+    # (the word each cut may halve is left out; a text of one long word keeps its halves)
+    return f"{_LAST_WORD.sub('', head) or head}\n{_FIRST_WORD.sub('', tail) or tail}"
 
 
 # Besides A-Z, re.I takes these four for ASCII letters (a test finds them over all of Unicode): in

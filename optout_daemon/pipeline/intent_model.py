@@ -32,13 +32,13 @@ from typing import Any
 
 from optout_daemon.pipeline.classify import (
     DIGITS,
-    MAX_MODEL_CHARS,
     REVERSES_A_RESTRICTION,
     STORY_PARTS,
     KeywordClassifier,
     fold,
     model_input,
     tells_the_past,
+    within_reading,
 )
 from optout_daemon.pipeline.parse import split_reply
 from optout_daemon.pipeline.types import Classification, Intent
@@ -73,11 +73,11 @@ CONFLICT_SHIFT = 0.5
 # Mail that reads unrelated as a whole but has a clause reading opt_in at REQUEST_CLAUSE_SCORE or more
 # ("Quiero suscribirme otra vez. También, ¿por qué subió mi factura?") gets the same shift: a person
 # looks instead of the request being ignored (opt-outs already are, by policy.opt_out_floor and the
-# keyword safety net). Within what the model reads (MAX_MODEL_CHARS): a long letter's "Count me out of that"
-# after a page about a move and a bill is a request too (800 before the twentieth round, for newsletters:
-# a mailing's own opt-out clause is set apart by its words instead, _reads_as_a_mailing).
+# keyword safety net). Over all that the model reads (classify.within_reading), however long the mail: a long
+# letter's "Count me out of that" after a page about a move and a bill is a request too (only within 800
+# characters before the twentieth round, for newsletters: a mailing's own opt-out clause is set apart by
+# its words instead, _reads_as_a_mailing).
 REQUEST_CLAUSE_SCORE = 0.5
-REQUEST_CLAUSE_MAX_CHARS = MAX_MODEL_CHARS
 # concept tokens follow the text after a blank line, one space apart: the first has no space before it
 _MAILING = re.compile(r"(?<!\S)c_(spam|footer)(?!\S)")
 
@@ -847,7 +847,7 @@ def _only_assents(text: str) -> bool:
     if singles and singles <= _YES_ONLY and not _CHANGED_TO_YES.search(normalize(text)):
         return True
     # each part's words as features() normalized them (a threat's "if" made "ifthreat" is no OK either way)
-    read = [features(part) for part in _CLAUSES.split(text[:MAX_MODEL_CHARS]) if _A_WORD.search(part)]
+    read = [features(part) for part in _CLAUSES.split(within_reading(text)) if _A_WORD.search(part)]
     said = [f for f in read if not f.endswith("\n\n")] or read  # the parts with a concept, else all
     return bool(said) and all(set(_WORD.findall(f.rsplit("\n\n", 1)[0])) <= _BARE_ACCEPT for f in said)
 
@@ -939,9 +939,9 @@ def _stops_told(normalized: str) -> bool:
 
 
 def _clauses(text: str) -> list[str]:
-    """The clauses of what the customer wrote, within what the model reads of it (MAX_MODEL_CHARS), each
+    """The clauses of what the customer wrote, within what the model reads of it (classify.within_reading), each
     distinct one once (a long message repeating a sentence costs one document, not one per line)."""
-    return list(dict.fromkeys(c for c in _CLAUSES.split(text[:MAX_MODEL_CHARS]) if len(_A_WORD.findall(c)) >= 2))
+    return list(dict.fromkeys(c for c in _CLAUSES.split(within_reading(text)) if len(_A_WORD.findall(c)) >= 2))
 
 
 def message_text(subject: str, body: str) -> str:
@@ -1188,7 +1188,7 @@ class SpacyIntentClassifier:
             # the words undo a restriction ("my objection ... is withdrawn", "undo the opt-out I sent"):
             # an opt-out answer contradicts them
             reason = "model:intent opt_out_beside_a_reversal"
-        elif best == Intent.UNRELATED.value and len(text) <= REQUEST_CLAUSE_MAX_CHARS:
+        elif best == Intent.UNRELATED.value:
             reason = self._request_clause(text, text_features, subject)
         reasons: tuple[str, ...] = ()
         if reason:
@@ -1319,7 +1319,7 @@ class SpacyIntentClassifier:
                     return "model:intent request_words"
             if _ANSWERS_YES.search(text_features):
                 return "model:intent request_words"  # "... es verdad mi respuesta es sí": the notice answered
-            for clause in [*_CLAUSES.split(text[:MAX_MODEL_CHARS]), *_CLAUSES.split(subject)]:  # one-word ones too
+            for clause in [*_CLAUSES.split(within_reading(text)), *_CLAUSES.split(subject)]:  # one-word ones too
                 if 0 < len(_A_WORD.findall(clause)) <= BARE_REQUEST_WORDS and set(
                         _concept_words(features(clause))) in _BARE_REQUESTS:
                     return "model:intent request_words"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from optout_daemon.pipeline.classify import KeywordClassifier, lowering_is_ignoring_case
+from optout_daemon.pipeline.classify import MAX_MODEL_CHARS, KeywordClassifier, lowering_is_ignoring_case
 from optout_daemon.pipeline.types import Intent, ParsedMessage, Screening
 
 LOOP_HEADER = "x-optout-daemon-notice"
@@ -282,7 +282,9 @@ def _sender_request(m: ParsedMessage) -> bool:
         text = text[:marker.start()]
     if not text.strip():
         return False
-    found = _KEYWORDS.classify("", text)
+    # (its beginning, MAX_MODEL_CHARS: the end of a long text is a returned message's own footer more often than
+    # a request, "unsubscribe" in a bounced newsletter)
+    found = _KEYWORDS.classify("", text[:MAX_MODEL_CHARS])
     # Any opt-out or opt-in phrase counts, negated or mixed too ("I never asked for this, stop..."):
     # a person decides what it means. Consent words without a request do not.
     return found.intent is not Intent.UNRELATED and "keyword_topic_only" not in found.reasons

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optout_daemon.pipeline import intent_model
+from optout_daemon.pipeline.classify import MAX_MODEL_CHARS, within_reading
 from optout_daemon.pipeline.parse import split_reply
 from optout_daemon.pipeline.types import Intent
 
@@ -753,6 +754,23 @@ def test_an_opt_out_answer_to_words_that_undo_a_restriction_goes_to_a_person() -
         result = model.classify("", text)
         assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_beside_a_reversal" in result.reasons, text
     assert model.classify("", "Take me off your marketing list.").intent is Intent.OPT_OUT
+
+
+def test_a_letter_longer_than_the_model_reads_is_read_to_its_end(model) -> None:  # noqa: ANN001
+    # a page about a bereavement, then the request: the model reads the beginning and the end
+    story = ("My mother passed away in March and I have been going through her accounts one by one. " +
+             "The store on Main Street was very kind when I brought in her phone and the technician helped me move "
+             "her photos to my tablet. " * 18)
+    assert len(story) > MAX_MODEL_CHARS
+    letter = story + "Please opt me out of all marketing."
+    assert within_reading(letter).endswith("Please opt me out of all marketing.")
+    assert len(within_reading(letter)) <= MAX_MODEL_CHARS + 1
+    result = model.classify("", letter)
+    assert result.intent in (Intent.OPT_OUT, Intent.AMBIGUOUS) and result.scores["opt_out"] >= 0.5, result.reasons
+    assert model.classify("", story + "Thank you for your help.").intent is Intent.UNRELATED
+    # no word is cut in half; a text of one long word keeps its halves
+    assert set(within_reading("words " * 600).split()) == {"words"}
+    assert len(within_reading("x" * 5000)) == MAX_MODEL_CHARS + 1
 
 
 def test_a_long_story_around_a_request_is_read_by_its_request(model) -> None:  # noqa: ANN001
