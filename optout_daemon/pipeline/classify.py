@@ -91,6 +91,12 @@ def within_reading(text: str) -> str:
     return f"{_LAST_WORD.sub('', head) or head}\n{_FIRST_WORD.sub('', tail) or tail}"
 
 
+def beyond_reading(text: str) -> str:
+    """What within_reading leaves out of a long text: its middle (with the words the cuts halve), else ""."""
+    half = MAX_MODEL_CHARS // 2
+    return text[half - 40:-half + 40] if len(text) > MAX_MODEL_CHARS else ""
+
+
 # Besides A-Z, re.I takes these four for ASCII letters (a test finds them over all of Unicode): in
 # lower-cased text without them, a pattern written in lower case matches with re.I where it matches without.
 ASCII_CASE_TWINS = re.compile("[\u0130\u0131\u017f\u212a]")  # İ ı ſ and the Kelvin sign

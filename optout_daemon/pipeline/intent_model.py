@@ -37,6 +37,7 @@ from optout_daemon.pipeline.classify import (
     KeywordClassifier,
     fold,
     model_input,
+    beyond_reading,
     tells_the_past,
     within_reading,
 )
@@ -1302,6 +1303,14 @@ class SpacyIntentClassifier:
         if any(c[Intent.OPT_IN.value] >= REQUEST_CLAUSE_SCORE for c in cats):
             return "model:intent opt_in_clause"
         if any(c[Intent.OPT_OUT.value] >= REQUEST_CLAUSE_SCORE for c in cats) and not _reads_as_a_mailing(text_features):
+            return "model:intent opt_out_clause"
+        # ... and in the middle of a letter longer than the model reads, which no other check sees: its clauses
+        # that hold a concept, scored for this check only (mail that long is rare; a mailing's is set apart)
+        unread = beyond_reading(text)
+        middle = [doc for doc in map(features, dict.fromkeys(_CLAUSES.split(unread)))
+                  if not doc.endswith("\n\n")] if unread else []
+        if middle and not _reads_as_a_mailing(text_features) and any(
+                c[Intent.OPT_OUT.value] >= REQUEST_CLAUSE_SCORE for c in self._scores(middle)):
             return "model:intent opt_out_clause"
         if not _FOOTER.search(text_features):
             whole = set(_concept_words(text_features))

@@ -768,6 +768,12 @@ def test_a_letter_longer_than_the_model_reads_is_read_to_its_end(model) -> None:
     result = model.classify("", letter)
     assert result.intent in (Intent.OPT_OUT, Intent.AMBIGUOUS) and result.scores["opt_out"] >= 0.5, result.reasons
     assert model.classify("", story + "Thank you for your help.").intent is Intent.UNRELATED
+    # ... and a request in the middle of it, which the model does not read, still goes to a person
+    middle = story + "Please opt me out of all marketing. " + story + "Thank you, Ruth"
+    assert "Please opt me out" not in within_reading(middle)
+    result = model.classify("", middle)
+    assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_clause" in result.reasons
+    assert model.classify("", story + "Thank you for your help. " + story).intent is Intent.UNRELATED
     # no word is cut in half; a text of one long word keeps its halves
     assert set(within_reading("words " * 600).split()) == {"words"}
     assert len(within_reading("x" * 5000)) == MAX_MODEL_CHARS + 1
