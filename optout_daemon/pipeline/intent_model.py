@@ -1148,9 +1148,11 @@ class SpacyIntentClassifier:
                 # (the checks below still read the whole letter for a condition or a doubt)
                 scores, best, read_by_request = request, Intent.OPT_OUT.value, True
         reason = ""
-        if best == Intent.OPT_IN.value and _asks_to_stop(text_features) and _asks_to_stop(
-                features(model_input(subject, _said_now(focused or text, stops_told=True)))):
-            # (the stop words of a story told around the opt-in, "me había borrado", do not count)
+        if best == Intent.OPT_IN.value and ((_asks_to_stop(text_features) and _asks_to_stop(
+                features(model_input(subject, _said_now(focused or text, stops_told=True)))))
+                or self._asks_to_stop_unread(text, text_features)):
+            # (the stop words of a story told around the opt-in, "me había borrado", do not count; a stop
+            # request in the unread middle of a long letter does)
             reason = "model:intent opt_in_beside_a_stop_request"
         elif best == Intent.OPT_IN.value and _refuses_use(text_features) and _refuses_use(
                 features(model_input(subject, _said_now(focused or text)))):
@@ -1304,13 +1306,7 @@ class SpacyIntentClassifier:
             return "model:intent opt_in_clause"
         if any(c[Intent.OPT_OUT.value] >= REQUEST_CLAUSE_SCORE for c in cats) and not _reads_as_a_mailing(text_features):
             return "model:intent opt_out_clause"
-        # ... and in the middle of a letter longer than the model reads, which no other check sees: its clauses
-        # that hold a concept, scored for this check only (mail that long is rare; a mailing's is set apart)
-        unread = beyond_reading(text)
-        middle = [doc for doc in map(features, dict.fromkeys(_CLAUSES.split(unread)))
-                  if not doc.endswith("\n\n")] if unread else []
-        if middle and not _reads_as_a_mailing(text_features) and any(
-                c[Intent.OPT_OUT.value] >= REQUEST_CLAUSE_SCORE for c in self._scores(middle)):
+        if self._asks_to_stop_unread(text, text_features):
             return "model:intent opt_out_clause"
         if not _FOOTER.search(text_features):
             whole = set(_concept_words(text_features))
@@ -1333,6 +1329,16 @@ class SpacyIntentClassifier:
                         _concept_words(features(clause))) in _BARE_REQUESTS:
                     return "model:intent request_words"
         return ""
+
+    def _asks_to_stop_unread(self, text: str, text_features: str) -> bool:
+        """A clause in the middle of a letter longer than the model reads (classify.beyond_reading), which no other
+        check sees, reads as an opt-out: its clauses that hold a concept are scored for this check only (mail that
+        long is rare); a mailing's is set apart, as in _request_clause."""
+        unread = beyond_reading(text)
+        if not unread or _reads_as_a_mailing(text_features):
+            return False
+        middle = [doc for doc in map(features, dict.fromkeys(_CLAUSES.split(unread))) if not doc.endswith("\n\n")]
+        return bool(middle) and any(c[Intent.OPT_OUT.value] >= REQUEST_CLAUSE_SCORE for c in self._scores(middle))
 
     def _opt_in_doubted(self, text: str) -> bool:
         """One clause of what the customer wrote reads as an opt-out or a doubt."""

@@ -774,6 +774,11 @@ def test_a_letter_longer_than_the_model_reads_is_read_to_its_end(model) -> None:
     result = model.classify("", middle)
     assert result.intent is Intent.AMBIGUOUS and "model:intent opt_out_clause" in result.reasons
     assert model.classify("", story + "Thank you for your help. " + story).intent is Intent.UNRELATED
+    # ... and so does an opt-in read from the beginning and the end of a letter that asks to stop in its middle
+    sure_in = _ByWords([("opt me out", {"opt_out": 0.9, "opt_in": 0.1})], {"opt_in": 0.95, "ambiguous": 0.05}).real
+    result = sure_in.classify("", "You may use my info for offers. " + middle)
+    assert result.intent is Intent.AMBIGUOUS and "model:intent opt_in_beside_a_stop_request" in result.reasons
+    assert sure_in.classify("", "You may use my info for offers. " + story + story).intent is Intent.OPT_IN
     # no word is cut in half; a text of one long word keeps its halves
     assert set(within_reading("words " * 600).split()) == {"words"}
     assert len(within_reading("x" * 5000)) == MAX_MODEL_CHARS + 1
