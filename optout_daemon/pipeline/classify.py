@@ -21,6 +21,7 @@ from typing import Protocol
 from optout_daemon.pipeline.types import Classification, Intent, ParsedMessage
 
 MAX_MODEL_CHARS = 2000
+_READ_HALF = MAX_MODEL_CHARS // 2  # of a longer text, within_reading keeps this much of each end, beyond_reading the rest
 REVERSES_A_RESTRICTION = "model:intent reverses_a_restriction"  # a reason the intent model gives (intent_model.py)
 _BLANKS = re.compile(r"[ \t]+")
 _LAST_WORD, _FIRST_WORD = re.compile(r"\S+\Z"), re.compile(r"\A\S+")
@@ -85,16 +86,14 @@ def within_reading(text: str) -> str:
     marketing."), and a page about a bereavement before it must not hide it."""
     if len(text) <= MAX_MODEL_CHARS:
         return text
-    half = MAX_MODEL_CHARS // 2
-    head, tail = text[:half], text[-half:]
+    head, tail = text[:_READ_HALF], text[-_READ_HALF:]
     # (the word each cut may halve is left out; a text of one long word keeps its halves)
     return f"{_LAST_WORD.sub('', head) or head}\n{_FIRST_WORD.sub('', tail) or tail}"
 
 
 def beyond_reading(text: str) -> str:
     """What within_reading leaves out of a long text: its middle (with the words the cuts halve), else ""."""
-    half = MAX_MODEL_CHARS // 2
-    return text[half - 40:-half + 40] if len(text) > MAX_MODEL_CHARS else ""
+    return text[_READ_HALF - 40:-_READ_HALF + 40] if len(text) > MAX_MODEL_CHARS else ""
 
 
 # Besides A-Z, re.I takes these four for ASCII letters (a test finds them over all of Unicode): in
