@@ -170,7 +170,7 @@ _TOLD = re.compile(
     r"me di|se dio|nos dimos|pedi|pidio|pidieron|solicite|escribi|escribio|les dije|dije|dijo|hice|hizo|"
     r"me exclui|se excluyo|me borre|me inscribi|me suscribi|opte|optamos|decidi|decidio|habia|habiamos|"
     r"hace (?:un|una|unos|unas|0|dos|tres|cuatro|varios|varias|mucho|poco|tiempo|meses|anos|semanas|dias)|"
-    r"(?:el|la) (?:ano|mes|semana) pasad[oa]|ayer|anteriormente|ya me|ya nos|(?:me|nos|le|les|lo|la) (?:dio|dieron))\b")
+    r"(?:el|la) (?:ano|mes|semana) pasad[oa]|(?:el|la) pasad[oa] (?:ano|mes|semana)|ayer|anteriormente|ya me|ya nos|(?:me|nos|le|les|lo|la) (?:dio|dieron))\b")
 _ASKS_NOW = re.compile(
     # ("we did not want any marketing" tells what was wanted; "she told your store to opt me out" what was asked)
     r"\b(?:please|pls|plz|kindly|(?<!did not )(?<!did )wants?|like|need|needs|can|could|will|would|should|"
@@ -179,7 +179,7 @@ _ASKS_NOW = re.compile(
     r"pido|pedimos|solicito|dejen|paren|no me(?! llega| llego| [a-z]*(?:aran|ieran|aban|ian)\b)|"
     r"no nos(?! [a-z]*(?:aran|ieran|aban|ian)\b)|no usen|den|denme|sigan|vuelvan|incluyan|"
     r"excluyan|quiten|saquen|borren|pongan|agreguen|manden|reactiven|activen|usen|utilicen|quito|retiro|revoco|"
-    r"autorizo|doy|acepto|niego|prohibo|exijo|sigo|seguimos|querer|(?<!que )ya no|"
+    r"autorizo|doy|acepto|niego|prohibo|exijo|sigo|seguimos|(?<!sin )querer|(?<!que )ya no|"
     # "opt me out", "take me off" ask now; "opted me out", "took me off" tell what someone did
     r"(?<!to opt )(?<!to take )(?<!to put )(?<!opted )(?<!signed )(?<!switched )(?<!took )(?<!taken )(?<!removed )(?<!dropped )(?<!kicked )me (?:off|out|in|back)|"
     # a Spanish request to "ustedes" ("anulen el bloqueo que pedí"), and the like in the present, but not a
@@ -187,7 +187,7 @@ _ASKS_NOW = re.compile(
     # que sí podían usar mi información"), nor the present of a verb in -iar ("me envían"), which asks nothing
     # ... nor a word that is no verb ("alguien de la oficina pidió ...", "también")
     r"(?!(?:alguien|quien|tambien|orden|origen|imagen|examen|resumen|volumen|joven|margen|almacen)\b|"
-    r"[a-z]*(?:aran|ieran|aban|ian)\b)[a-z]{3,}(?:en|an))\b")
+    r"[a-z]*(?:aran|ieran|aban|ian|asen|iesen)\b)[a-z]{3,}(?:en|an))\b")
 
 
 STORY_PARTS = re.compile(r"[.!?;\n]+|\b(?:but|pero|however|sin embargo)\b")
@@ -229,9 +229,15 @@ def fold(text: str) -> str:
     return text.replace("n't", " not")
 
 
+_QUOTED_WORDS = re.compile(r"[\"\u201c][^\"\u201c\u201d\n]{1,120}[\"\u201d]")
+_REPORTED_SPEECH = re.compile(r"\b(?:saying|diciendo)\b.*|\basked (?:(?:you|them|him|her|us|the \w+) )?to\b.*|\b(?:said|saying|that) (?=(?:you|they) (?:could|can|may)\b)[^.]*")
+
+
 def tells_the_past(normalized: str) -> bool:
     """normalized: fold()ed, every number "0" (intent_model.normalize, or the safety net's own)."""
-    return bool(_TOLD.search(normalized)) and not _ASKS_NOW.search(normalized)
+    # (what the customer quotes, "I replied "yes sign me up"", and what a told message said, "I emailed saying
+    # opt me back in", "I ticked the box saying you could use my info", were asked then, not now)
+    return bool(_TOLD.search(normalized)) and not _ASKS_NOW.search(_REPORTED_SPEECH.sub(" ", _QUOTED_WORDS.sub(" ", normalized)))
 
 
 class GuardedClassifier:

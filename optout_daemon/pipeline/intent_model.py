@@ -111,6 +111,7 @@ FOCUS_REQUEST = 0.5  # ... and some clause left reads opt_out or opt_in at this 
 # LETTER_REQUEST_SCORE or more and no word of doubt anywhere, is read by that clause (seventeenth round)
 LETTER_MIN_CHARS = 250
 LETTER_REQUEST_SCORE = 0.9
+TOLD_STOP_SCORE = 0.7  # an opt-in told, a stop request said now: what is said now must read as an opt-out this clearly
 FOCUS_BELOW = {"opt_out": 0.6, "opt_in": 0.8, "ambiguous": 1.01, "unrelated": 1.01}
 DOUBT_SCORE = 0.5
 _DOUBTS = (Intent.OPT_OUT.value, Intent.AMBIGUOUS.value)
@@ -224,6 +225,19 @@ _JUST_TO_SAY = re.compile(r"\b(?:solo|solamente|only) (?=(?:(?:quiero|queria|qui
 # "Not now, not later", "ni ahora ni nunca": never, not a hedge
 _NOT_NOW_OR_LATER = re.compile(r"\b(?:not|no|ni) (?:now|ahora),? (?:(?:and|or|nor|y|o) )?(?:not |no |ni )?"
                                r"(?:later|ever|never|nunca|despues|luego|jamas)\b")
+# "I changed my mind", "cambié de opinión", "me arrepentí": a change, in neither direction (the request after it says
+# which way; as words, the training mail's changed minds were mostly back to the offers)
+_CHANGED_MIND = re.compile(r"\b(?:changed|change|changing) (?:my|our|his|her|their) minds?\b|"
+                           r"\bcambi(?:e|o|amos|aron) de (?:opinion|idea|parecer)\b|\b(?:me|nos) arrepenti(?:mos)?\b|"
+                           r"\b(?:me |nos )?lo (?:he |hemos )?pensado mejor\b|\blo pense mejor\b")
+# "go back to being opted out": the state asked for, not a way back to the offers; "put me back on the do-not-market
+# list": on the list
+_BACK_TO_BEING = re.compile(r"\b(?:go|going|get|getting|be|went|switch|switching) back to (?:being )?"
+                            r"(?=opted out|opted-out|excluded|unsubscribed|restricted|opt-?out)")
+_BACK_ON_THE_LIST = re.compile(r"\bback (?=(?:on|onto|in|into|to) (?:the |your |that |my )?\s*(?:dnmlist|do not))")
+# a job's name ("Retail Sales Associate", "the sales position") and a résumé: not marketing, not "resume" the offers
+_SALES_JOB = re.compile(r"\bsales (?=(?:associate|position|job|opening|role|floor)s?\b)")
+_RESUME_DOCUMENT = re.compile(r"\b(?:my|the|a|attached|updated) resume\b|\bresume (?=(?:is |was )?attached)")
 _RAN_OUT = re.compile(r"\b(?:ran|run|runs|running) out of\b")  # "I ran out of data": not "out"
 _NOT_ARRIVING = re.compile(r"\bno (?:me |le |nos |te )?(?:llega|llegan|entra|entran|funciona|funcionan|carga|cargan)\b")
 # a service, a line or an account cancelled, closed or taken off the account: support, not marketing ("Quiero
@@ -338,6 +352,11 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     ((" like",), _LOOKS_LIKE, r"\1 similar"),
     (("solo ", "solamente ", "only "), _JUST_TO_SAY, ""),
     (("now", "ahora"), _NOT_NOW_OR_LATER, "never"),
+    (("mind", "cambi", "arrepent", "pensado mejor", "pense mejor"), _CHANGED_MIND, "now"),
+    ((" back to",), _BACK_TO_BEING, "be "),
+    (("back ",), _BACK_ON_THE_LIST, ""),
+    (("sales ",), _SALES_JOB, "job "),
+    (("resume",), _RESUME_DOCUMENT, "cv"),
 )
 
 
@@ -1147,6 +1166,12 @@ class SpacyIntentClassifier:
             if request is not None and request[Intent.OPT_OUT.value] > scores[Intent.OPT_OUT.value]:
                 # (the checks below still read the whole letter for a condition or a doubt)
                 scores, best, read_by_request = request, Intent.OPT_OUT.value, True
+        if best == Intent.OPT_IN.value:
+            # the opt-in is the story and the stop request is said now ("Last month I emailed saying opt me back in
+            # ... opt me out again, for real this time"): read what is said now
+            now = self._told_opt_in_then_stop(subject, focused or text)
+            if now is not None:
+                scores, best, text_features = now[0], Intent.OPT_OUT.value, now[1]
         reason = ""
         if best == Intent.OPT_IN.value and ((_asks_to_stop(text_features) and _asks_to_stop(
                 features(model_input(subject, _said_now(focused or text, stops_told=True)))))
@@ -1207,6 +1232,22 @@ class SpacyIntentClassifier:
             reasons = ("model:intent read_by_its_request", *reasons)
         return Classification(intent=Intent(best), confidence=scores[best], scores=scores, classifier=NAME,
                               reasons=(f"model:intent {best} {scores[best]:.2f}", *reasons))
+
+    def _told_opt_in_then_stop(self, subject: str, text: str) -> tuple[dict[str, float], str] | None:
+        """For an opt-in answer: when some clause tells what happened before, no clause said now reads as an
+        opt-in (REQUEST_CLAUSE_SCORE), and what is said now (_said_now) reads as an opt-out at TOLD_STOP_SCORE or
+        more, the scores and features of what is said now."""
+        now = _said_now(text)
+        if not now or not _A_WORD.search(now) or len(now) >= len(text) - 1:
+            return None
+        cats, told = self._clause_scores(text), self._clause_told(text)
+        if not any(told) or any(c[Intent.OPT_IN.value] >= REQUEST_CLAUSE_SCORE for c, t in zip(cats, told) if not t):
+            return None
+        now_features = features(model_input(subject, now))
+        scores = self._read(now_features)
+        if max(LABELS, key=lambda label: scores[label]) != Intent.OPT_OUT.value or scores[Intent.OPT_OUT.value] < TOLD_STOP_SCORE:
+            return None
+        return scores, now_features
 
     def _focus(self, text: str) -> str:
         """What the customer wrote without its clauses that read `unrelated` (a story, a support question

@@ -881,9 +881,39 @@ def test_a_negation_typed_wrong_is_still_a_negation() -> None:
     ("Mi hija me dio de baja de las ofertas sin preguntarme", True),
     ("I already emailed once. Please opt me out", False),
     ("I did not want this before and I want out now", False),
+    # what the customer quoted or a told message said was asked then, not now
+    ('Yesterday I replied "yes sign me up" to your email about deals', True),
+    ("Last month I emailed saying opt me back in because of the student deal", True),
+    ("When I signed up I ticked the box saying you could use my info for offers", True),
+    ("Some time ago my husband asked you to stop sending us ads", True),
+    ("Yesterday I replied to your email, please opt me out", False),
+    # a past subjunctive in -asen, "el pasado mes", and "sin querer" (by mistake) ask nothing now
+    ("El pasado mes de enero les solicité que reactivasen las comunicaciones comerciales", True),
+    ("Me di de baja sin querer", True),
 ])
 def test_a_clause_that_tells_the_past_is_one_that_asks_nothing_now(text: str, told: bool) -> None:
     assert intent_model._told(intent_model.normalize(text)) is told
+
+
+@pytest.mark.parametrize("body", [
+    "A few weeks ago I emailed saying opt me back in because of the phone upgrade deal. The texts have not stopped "
+    "since. Opt me out again please, and no marketing with my account info.",
+    "Last spring I told the store it was fine to use my info for offers. Changed my mind. Opt me out please.",
+    "Hace dos meses les escribí que sí aceptaba las promociones. Ya me arrepentí. Quiero que me quiten de la lista "
+    "y que no usen mis datos para eso.",
+])
+def test_an_opt_in_told_as_the_story_does_not_hold_the_opt_out_asked_now(model, body: str) -> None:  # noqa: ANN001
+    assert classify(model, "", body).intent is Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(("text", "normalized"), [
+    ("I changed my mind, opt me out", "i now, opt me out"),  # a change, in neither direction
+    ("Cambié de opinión: quiero las ofertas", "now: quiero las ofertas"),
+    ("I want to go back to being opted out", "i want to be opted out"),
+    ("Applying for the Sales Associate opening, my resume is attached", "applying for the job associate opening, cv is attached"),
+])
+def test_words_that_say_no_direction_are_read_for_what_they_mean(text: str, normalized: str) -> None:
+    assert intent_model.normalize(text) == normalized
 
 
 @pytest.mark.parametrize("body", [
@@ -1292,7 +1322,7 @@ def test_a_long_letter_read_as_ambiguous_is_read_by_its_clear_request_when_nothi
     ("Opt me out or I will switch carriers.", "c_remove", "c_qstart"),
     # the restriction put back is no marketing put back
     ("Please reinstate my opt-out.", "c_keep", "c_add"),
-    ("Put me back on the do not market list.", "c_add", "c_again"),
+    ("Put me back on the do not market list.", "c_dnm", "c_again"),  # on the list: no "back" to the offers
     ("Void the opt-out I sent in March.", "c_reverse", "c_outstate_send_nothing"),
     ("Please avoid sending me promos.", "c_stop", "c_void"),
     # a typed "authorized user": support, not an opt-in
