@@ -168,13 +168,14 @@ _TOLD = re.compile(
     r"chose|decided|submitted|agreed|said|did|had|was|were|got|went|tried|ago|previously|already|"
     r"last (?:year|month|week|spring|summer|fall|autumn|winter|time)|back in|a while back|in the past|"
     r"me di|se dio|nos dimos|pedi|pidio|pidieron|solicite|escribi|escribio|les dije|dije|dijo|hice|hizo|"
+    r"received|recibi|recibimos|(?:me|nos) llego|(?:me|nos|lo|la) (?:registro|inscribio|anoto|apunto|suscribio)|"
     r"me exclui|se excluyo|me borre|me inscribi|me suscribi|opte|optamos|decidi|decidio|habia|habiamos|"
     r"hace (?:un|una|unos|unas|0|dos|tres|cuatro|varios|varias|mucho|poco|tiempo|meses|anos|semanas|dias)|"
     r"(?:el|la) (?:ano|mes|semana) pasad[oa]|(?:el|la) pasad[oa] (?:ano|mes|semana)|ayer|anteriormente|ya me|ya nos|(?:me|nos|le|les|lo|la) (?:dio|dieron))\b")
 _ASKS_NOW = re.compile(
     # ("we did not want any marketing" tells what was wanted; "she told your store to opt me out" what was asked)
     r"\b(?:please|pls|plz|kindly|(?<!did not )(?<!did )wants?|like|need|needs|can|could|will|would|should|"
-    r"must|let|make|put|take|add|keep|sign|(?<!to )opt|stop|quiere|quieren|remove|do not|don[’']?t|quit|cancel|undo|reinstate|restore|"
+    r"must|(?<!to )let|make|put|take|add|keep|sign|(?<!to )opt|stop|quiere|quieren|remove|do not|don[’']?t|quit|cancel|undo|reinstate|restore|"
     r"quiero|queremos|quisiera|deseo|deseamos|necesito|por favor|porfa|favor|pueden|puede|podrian|podria|"
     r"pido|pedimos|solicito|dejen|paren|no me(?! llega| llego| [a-z]*(?:aran|ieran|aban|ian)\b)|"
     r"no nos(?! [a-z]*(?:aran|ieran|aban|ian)\b)|no usen|den|denme|sigan|vuelvan|incluyan|"
@@ -230,7 +231,7 @@ def fold(text: str) -> str:
 
 
 _QUOTED_WORDS = re.compile(r"[\"\u201c][^\"\u201c\u201d\n]{1,120}[\"\u201d]")
-_REPORTED_SPEECH = re.compile(r"\b(?:saying|diciendo)\b.*|\basked (?:(?:you|them|him|her|us|the \w+) )?to\b.*|\b(?:said|saying|that) (?=(?:you|they) (?:could|can|may)\b)[^.]*")
+_REPORTED_SPEECH = re.compile(r"\b(?:saying|diciendo)\b.*|\basked (?:(?:you|them|him|her|us|me|the \w+) )?to\b.*|\b(?:dice|decia|dicen|decian) que\b.*|\b(?:said|saying|that) (?=(?:you|they) (?:could|can|may)\b)[^.]*")
 
 
 def tells_the_past(normalized: str) -> bool:

@@ -163,7 +163,7 @@ def _no_condition(m: re.Match[str]) -> str:
 
 
 # ... nor is the notice's own condition, told: "Your notice says you use CPNI for marketing unless I opt out"
-_REPORTED = re.compile(r"\b(?:notice|letter|email|mail|policy|it|carta|aviso|correo)\s+(?:says|said|states|stated|dice|decia|"
+_REPORTED = re.compile(r"\b(?:notice|letter|email|mail|policy|it|carta|aviso|correo)\s+(?:que\s+)?(?:says|said|states|stated|dice|decia|"
                        r"menciona)\b")
 # A clause ends at a sentence mark, except a point inside a number ("757.440.578") or after "no" before
 # a number ("acct no. 757", "No. de cuenta 6260": a bare "acct no" clause read like a refusal).
@@ -238,6 +238,14 @@ _BACK_ON_THE_LIST = re.compile(r"\bback (?=(?:on|onto|in|into|to) (?:the |your |
 # a job's name ("Retail Sales Associate", "the sales position") and a résumé: not marketing, not "resume" the offers
 _SALES_JOB = re.compile(r"\bsales (?=(?:associate|position|job|opening|role|floor)s?\b)")
 _RESUME_DOCUMENT = re.compile(r"\b(?:my|the|a|attached|updated) resume\b|\bresume (?=(?:is |was )?attached)")
+# an offer to be reached, closing a letter ("Any questions, contact me at this email", "If we need something we'll
+# call you", "si necesitan algo más, llámenme"): no condition on the request, no contact asked for or refused
+_CONTACT_OFFER = re.compile(r"\b(?:if|should) (?:you|we|i) (?:need|have|require|want) (?:anything|something|any|more|further|"
+                            r"additional|a copy|to reach|to contact|to talk|to speak)\b[^.!?\n]*|\bany (?:further )?questions\b"
+                            r"[^.!?\n]*|\b(?:feel free|do not hesitate|don't hesitate) to (?:contact|call|reach|email|write)\b[^.!?\n]*|"
+                            r"\bsi (?:necesitan|necesita|tienen|tiene|requieren|requiere) (?:algo|alguna|cualquier|mas|informacion)\b[^.!?\n]*")
+# money wanted back ("I still want the $35 back", "my money back"): a refund, not the offers back
+_MONEY_BACK = re.compile(r"(?:\$\s?\d[\d,.]*|\b(?:money|refund|credit|deposit|fee|fees|charge|charges)) back\b")
 _RAN_OUT = re.compile(r"\b(?:ran|run|runs|running) out of\b")  # "I ran out of data": not "out"
 _NOT_ARRIVING = re.compile(r"\bno (?:me |le |nos |te )?(?:llega|llegan|entra|entran|funciona|funcionan|carga|cargan)\b")
 # a service, a line or an account cancelled, closed or taken off the account: support, not marketing ("Quiero
@@ -352,6 +360,8 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     ((" like",), _LOOKS_LIKE, r"\1 similar"),
     (("solo ", "solamente ", "only "), _JUST_TO_SAY, ""),
     (("now", "ahora"), _NOT_NOW_OR_LATER, "never"),
+    (("if ", "question", "hesitate", "feel free", "si "), _CONTACT_OFFER, "contactoffer"),
+    ((" back",), _MONEY_BACK, "refund"),
     (("mind", "cambi", "arrepent", "pensado mejor", "pense mejor"), _CHANGED_MIND, "now"),
     ((" back to",), _BACK_TO_BEING, "be "),
     (("back ",), _BACK_ON_THE_LIST, ""),

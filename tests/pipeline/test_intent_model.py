@@ -890,6 +890,10 @@ def test_a_negation_typed_wrong_is_still_a_negation() -> None:
     # a past subjunctive in -asen, "el pasado mes", and "sin querer" (by mistake) ask nothing now
     ("El pasado mes de enero les solicité que reactivasen las comunicaciones comerciales", True),
     ("Me di de baja sin querer", True),
+    ("Today I got an email thanking me for agreeing to let you use my account info", True),
+    ("Hoy me llegó un correo que dice que acepté que usen mis datos", True),
+    ("Mi hija me registró para las ofertas cuando me compró el celular", True),
+    ("The associate asked me to sign for the receipt", True),
 ])
 def test_a_clause_that_tells_the_past_is_one_that_asks_nothing_now(text: str, told: bool) -> None:
     assert intent_model._told(intent_model.normalize(text)) is told
@@ -911,6 +915,11 @@ def test_an_opt_in_told_as_the_story_does_not_hold_the_opt_out_asked_now(model, 
     ("Cambié de opinión: quiero las ofertas", "now: quiero las ofertas"),
     ("I want to go back to being opted out", "i want to be opted out"),
     ("Applying for the Sales Associate opening, my resume is attached", "applying for the job associate opening, cv is attached"),
+    # an offer to be reached, closing a letter, sets no condition; money wanted back is a refund
+    ("Please stop. Any questions, contact me at this email.", "please stop. contactoffer."),
+    ("If we need something we'll call you.", "contactoffer."),
+    ("Si necesitan algo más, llámenme.", "contactoffer."),
+    ("And I still want the $35 back", "and i still want the refund"),
 ])
 def test_words_that_say_no_direction_are_read_for_what_they_mean(text: str, normalized: str) -> None:
     assert intent_model.normalize(text) == normalized
