@@ -168,6 +168,7 @@ _TOLD = re.compile(
     r"chose|decided|submitted|agreed|said|did|had|was|were|got|went|tried|ago|previously|already|"
     r"last (?:year|month|week|spring|summer|fall|autumn|winter|time)|back in|a while back|in the past|"
     r"me di|se dio|nos dimos|pedi|pidio|pidieron|solicite|escribi|escribio|les dije|dije|dijo|hice|hizo|"
+    r"sin querer|por error|por equivocacion|by mistake|by accident|accidentally|respondi|respondimos|conteste|contestamos|"
     r"received|recibi|recibimos|(?:me|nos) llego|(?:me|nos|lo|la) (?:registro|inscribio|anoto|apunto|suscribio)|"
     r"me exclui|se excluyo|me borre|me inscribi|me suscribi|opte|optamos|decidi|decidio|habia|habiamos|"
     r"hace (?:un|una|unos|unas|0|dos|tres|cuatro|varios|varias|mucho|poco|tiempo|meses|anos|semanas|dias)|"
@@ -231,11 +232,27 @@ def fold(text: str) -> str:
 
 
 _QUOTED_WORDS = re.compile(r"[\"\u201c][^\"\u201c\u201d\n]{1,120}[\"\u201d]")
-_REPORTED_SPEECH = re.compile(r"\b(?:saying|diciendo)\b.*|\basked (?:(?:you|them|him|her|us|me|the \w+) )?to\b.*|\b(?:dice|decia|dicen|decian) que\b.*|\b(?:said|saying|that) (?=(?:you|they) (?:could|can|may)\b)[^.]*")
+_REPORTED_SPEECH = re.compile(r"\b(?:saying|diciendo)\b.*|\b(?:email|e-mail|message|letter|text|note|request)\b[^.]{0,30}?\basking\b.*|"
+                              r"\b(?:replied|texted|typed|respondi|respondimos|conteste|contestamos)\s+[\"']?\w+|\basked (?:(?:you|them|him|her|us|me|the \w+) )?to\b.*|\b(?:dice|decia|dicen|decian) que\b.*|\b(?:said|saying|that) (?=(?:you|they) (?:could|can|may)\b)[^.]*")
+
+
+# a request reported in the past subjunctive ("el año pasado pedimos que no se usara nuestra información", "la empresa
+# solicitó en 2021 que no se usaran nuestros datos"): the verb that asked is in the past, whatever its folded form
+# reads like, unless it is a polite conditional asking now ("quisiera que no usaran mis datos")
+_PAST_SUBJUNCTIVE_REQUEST = re.compile(
+    r"\bque (?:no )?(?:se |nos |me |les |le |lo |la |los |las )?(?!para\b)[a-z]{2,}(?:aran|ieran|ara|iera|asen|iesen|ase|iese)\b")
+_ASKS_POLITELY = frozenset("quisiera quisieramos querria querriamos gustaria preferiria prefeririamos agradeceria "
+                           "agradeceriamos pediria pediriamos rogaria rogariamos solicitaria solicitariamos".split())
+_LAST_WORDS = re.compile(r"(?:\S+\s+){0,3}$")
 
 
 def tells_the_past(normalized: str) -> bool:
     """normalized: fold()ed, every number "0" (intent_model.normalize, or the safety net's own)."""
+    m = _PAST_SUBJUNCTIVE_REQUEST.search(normalized) if " que " in normalized else None
+    if m is not None and not _ASKS_POLITELY.intersection(normalized[max(0, m.start() - 30):m.start()].split()):
+        # the verb that asked (up to three words before "que") and what it asked were then; the rest may still ask now
+        said = _LAST_WORDS.sub(" ", normalized[:m.start()])
+        return not _ASKS_NOW.search(_REPORTED_SPEECH.sub(" ", _QUOTED_WORDS.sub(" ", said)))
     # (what the customer quotes, "I replied "yes sign me up"", and what a told message said, "I emailed saying
     # opt me back in", "I ticked the box saying you could use my info", were asked then, not now)
     return bool(_TOLD.search(normalized)) and not _ASKS_NOW.search(_REPORTED_SPEECH.sub(" ", _QUOTED_WORDS.sub(" ", normalized)))

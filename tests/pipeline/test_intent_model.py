@@ -894,6 +894,17 @@ def test_a_negation_typed_wrong_is_still_a_negation() -> None:
     ("Hoy me llegó un correo que dice que acepté que usen mis datos", True),
     ("Mi hija me registró para las ofertas cuando me compró el celular", True),
     ("The associate asked me to sign for the receipt", True),
+    # a request reported in the past subjunctive was asked then, whatever the folded verb reads like ...
+    ("El año pasado pedimos que no se usara nuestra información para mercadeo", True),
+    ("Nuestra empresa solicitó en 2021 que no se usaran nuestros datos para publicidad", True),
+    # ... but a polite conditional asks now, and so does a present subjunctive
+    ("Quisiera que no usaran mis datos", False),
+    ("Pido que no usen mis datos", False),
+    # what was replied, by mistake, or asked in an email, is the story
+    ("I replied STOP to one of your texts on Friday", True),
+    ("Respondí baja a un mensaje de ustedes el viernes", True),
+    ("I sent an email last week asking to be opted out", True),
+    ("Marqué sin querer la casilla de no participar", True),
 ])
 def test_a_clause_that_tells_the_past_is_one_that_asks_nothing_now(text: str, told: bool) -> None:
     assert intent_model._told(intent_model.normalize(text)) is told
