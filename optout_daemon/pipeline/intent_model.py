@@ -469,7 +469,17 @@ _PREFIXES = (("exclu", "remove"), ("inclu", "add"), ("autoriz", "consent"), ("co
              ("subscri", "add"), ("factur", "support"), ("desuscri", "remove"), ("desinscri", "remove"),
              # Spanish verbs with their pronouns attached ("quítenla", "retiren", "bórrenlo", "revoquen")
              ("retir", "stop"), ("revoc", "stop"), ("revok", "stop"), ("revoqu", "stop"), ("quiten", "remove"),
-             ("borren", "remove"), ("eliminen", "remove"), ("saquen", "remove"))
+             ("borren", "remove"), ("eliminen", "remove"), ("saquen", "remove"),
+             # stems of the words above in other forms, so that a form no training mail holds still reads as its
+             # concept ("restauren", "reactivate", "desactiven", "agreeing", "utilizando", "llamadas")
+             ("restaur", "again"), ("restabl", "again"), ("reactiv", "again"), ("reanud", "again"), ("reinstat", "add"),
+             ("reinscri", "add"), ("reincorpor", "add"), ("enrol", "add"), ("inscri", "add"), ("desactiv", "stop"),
+             ("suspend", "stop"), ("restring", "stop"), ("restrinj", "stop"), ("restrict", "stop"),
+             ("discontinu", "stop"), ("withdr", "stop"), ("elimin", "remove"), ("unenrol", "remove"), ("agree", "consent"),
+             ("allow", "consent"), ("approv", "consent"), ("consien", "consent"), ("consint", "consent"),
+             ("rechaz", "refuse"), ("declin", "refuse"), ("refus", "refuse"), ("prohib", "refuse"), ("utiliz", "use"),
+             ("compart", "use"), ("llamad", "send"), ("llamen", "send"), ("llamar", "send"),
+             ("enviar", "send"), ("envien", "send"), ("anunci", "mkt"), ("telemark", "mkt"))
 _CONCEPT = {word: concept for concept, words in reversed(_LEXICON.items()) for word in words.split()}
 _NEGATIONS = frozenset(_LEXICON["neg"].split())
 _SCOPE_BREAKS = frozenset("but pero however sino aunque although though also tambien and y".split())

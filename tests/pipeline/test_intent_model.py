@@ -921,6 +921,16 @@ def test_an_opt_in_told_as_the_story_does_not_hold_the_opt_out_asked_now(model, 
     assert classify(model, "", body).intent is Intent.OPT_OUT
 
 
+@pytest.mark.parametrize(("word", "concept"), [
+    ("restauren", "again"), ("reactivate", "again"), ("desactiven", "stop"), ("agreeing", "consent"), ("utilizando", "use"),
+    ("llamadas", "send"), ("rechazamos", "refuse"),
+    # ... but not a request ("solicitud") as "solicit"
+    ("solicitud", None),
+])
+def test_other_forms_of_a_lexicon_word_read_as_its_concept(word: str, concept: str | None) -> None:
+    assert intent_model._concept(word) == concept
+
+
 @pytest.mark.parametrize(("text", "normalized"), [
     ("I changed my mind, opt me out", "i now, opt me out"),  # a change, in neither direction
     ("Cambié de opinión: quiero las ofertas", "now: quiero las ofertas"),
