@@ -168,7 +168,7 @@ _TOLD = re.compile(
     r"chose|decided|submitted|agreed|said|did|had|was|were|got|went|tried|ago|previously|already|"
     r"last (?:year|month|week|spring|summer|fall|autumn|winter|time)|back in|a while back|in the past|"
     r"me di|se dio|nos dimos|pedi|pidio|pidieron|solicite|escribi|escribio|les dije|dije|dijo|hice|hizo|"
-    r"sin querer|por error|por equivocacion|by mistake|by accident|accidentally|respondi|respondimos|conteste|contestamos|"
+    r"this morning|earlier today|esta manana|hoy temprano|sin querer|por error|por equivocacion|by mistake|by accident|accidentally|respondi|respondimos|conteste|contestamos|"
     r"received|recibi|recibimos|(?:me|nos) llego|(?:me|nos|lo|la) (?:registro|inscribio|anoto|apunto|suscribio)|"
     r"me exclui|se excluyo|me borre|me inscribi|me suscribi|opte|optamos|decidi|decidio|habia|habiamos|"
     r"hace (?:un|una|unos|unas|0|dos|tres|cuatro|varios|varias|mucho|poco|tiempo|meses|anos|semanas|dias)|"

@@ -191,7 +191,7 @@ _NATIONAL_REGISTRY = re.compile(r"\b(?:(?:national|federal|ftc|government|gov) d
                                 r"|registro nacional de no llamar)\b")
 _DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(ing)?|no[- ](contactar|llamar|publicidad)"
                           r"|no[- ](marketing|mercadeo|promotions?|promos?|ads|offers|sales)(?=[- ]list)"
-                          r"|(?<=lista de )no (comercializar|mercadeo)"
+                          r"|(?<=lista de )no (comercializar|mercadeo|marketing|promociones|ofertas|enviar|molestar)"
                           r"|(?<=lista )de exclusion|exclusion(?= list\b))"
                           r"(?=[- ](list|lista)\b|\b)")
 # "Reply STOP to unsubscribe", "responda BAJA": an instruction in a mailing's footer, not a request.
@@ -1186,10 +1186,13 @@ class SpacyIntentClassifier:
             if request is not None and request[Intent.OPT_OUT.value] > scores[Intent.OPT_OUT.value]:
                 # (the checks below still read the whole letter for a condition or a doubt)
                 scores, best, read_by_request = request, Intent.OPT_OUT.value, True
-        if best == Intent.OPT_IN.value:
+        if best == Intent.OPT_IN.value or (best == Intent.AMBIGUOUS.value and "?" not in text and "\u00bf" not in text):
             # the opt-in is the story and the stop request is said now ("Last month I emailed saying opt me back in
-            # ... opt me out again, for real this time"): read what is said now
-            now = self._told_opt_in_then_stop(subject, focused or text)
+            # ... opt me out again, for real this time"): read what is said now; so too for a doubt that is the story
+            # ("A rep asked if it was ok to send me deals and I said sure. ... Do not use my account for marketing"),
+            # more clearly, and never beside a question
+            least = TOLD_STOP_SCORE if best == Intent.OPT_IN.value else LETTER_REQUEST_SCORE
+            now = self._told_opt_in_then_stop(subject, focused or text, least)
             if now is not None:
                 scores, best, text_features = now[0], Intent.OPT_OUT.value, now[1]
         reason = ""
@@ -1253,10 +1256,10 @@ class SpacyIntentClassifier:
         return Classification(intent=Intent(best), confidence=scores[best], scores=scores, classifier=NAME,
                               reasons=(f"model:intent {best} {scores[best]:.2f}", *reasons))
 
-    def _told_opt_in_then_stop(self, subject: str, text: str) -> tuple[dict[str, float], str] | None:
-        """For an opt-in answer: when some clause tells what happened before, no clause said now reads as an
-        opt-in (REQUEST_CLAUSE_SCORE), and what is said now (_said_now) reads as an opt-out at TOLD_STOP_SCORE or
-        more, the scores and features of what is said now."""
+    def _told_opt_in_then_stop(self, subject: str, text: str, least: float) -> tuple[dict[str, float], str] | None:
+        """For an opt-in or ambiguous answer: when some clause tells what happened before, no clause said now reads
+        as an opt-in (REQUEST_CLAUSE_SCORE), and what is said now (_said_now) reads as an opt-out at `least` or more,
+        the scores and features of what is said now."""
         now = _said_now(text)
         if not now or not _A_WORD.search(now) or len(now) >= len(text) - 1:
             return None
@@ -1265,7 +1268,7 @@ class SpacyIntentClassifier:
             return None
         now_features = features(model_input(subject, now))
         scores = self._read(now_features)
-        if max(LABELS, key=lambda label: scores[label]) != Intent.OPT_OUT.value or scores[Intent.OPT_OUT.value] < TOLD_STOP_SCORE:
+        if max(LABELS, key=lambda label: scores[label]) != Intent.OPT_OUT.value or scores[Intent.OPT_OUT.value] < least:
             return None
         return scores, now_features
 

@@ -916,6 +916,9 @@ def test_a_clause_that_tells_the_past_is_one_that_asks_nothing_now(text: str, to
     "Last spring I told the store it was fine to use my info for offers. Changed my mind. Opt me out please.",
     "Hace dos meses les escribí que sí aceptaba las promociones. Ya me arrepentí. Quiero que me quiten de la lista "
     "y que no usen mis datos para eso.",
+    # a doubt that is the story ("asked if it was ok ... I said sure")
+    "Last year a rep at the kiosk asked if it was ok to send me deals and I said sure. I regret that. Stop using my "
+    "account info for marketing.",
 ])
 def test_an_opt_in_told_as_the_story_does_not_hold_the_opt_out_asked_now(model, body: str) -> None:  # noqa: ANN001
     assert classify(model, "", body).intent is Intent.OPT_OUT
@@ -944,6 +947,17 @@ def test_other_forms_of_a_lexicon_word_read_as_its_concept(word: str, concept: s
 ])
 def test_words_that_say_no_direction_are_read_for_what_they_mean(text: str, normalized: str) -> None:
     assert intent_model.normalize(text) == normalized
+
+
+def test_a_question_beside_a_told_story_still_goes_to_a_person(model) -> None:  # noqa: ANN001
+    # the doubt is asked now: what is left once the story is set aside does not decide
+    body = "How did you get this email address? I never gave it to marketing. Who else has it?"
+    assert classify(model, "Re: letter", body).intent is not Intent.OPT_OUT
+
+
+def test_a_spanish_list_of_no_marketing_is_the_do_not_market_list() -> None:
+    assert "c_reverse" in intent_model.features("Por favor quítenlo de la lista de no marketing")
+    assert "c_remove" not in intent_model.features("Por favor quítenlo de la lista de no marketing").split("\n\n")[-1].split()
 
 
 @pytest.mark.parametrize("body", [
