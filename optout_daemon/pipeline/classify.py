@@ -246,6 +246,11 @@ _ASKS_POLITELY = frozenset("quisiera quisieramos querria querriamos gustaria pre
 _LAST_WORDS = re.compile(r"(?:\S+\s+){0,3}$")
 
 
+def may_tell_the_past(normalized: str) -> bool:
+    """Some part of the text may tell the past (tells_the_past): a cheap test before splitting it."""
+    return bool(_TOLD.search(normalized)) or (" que " in normalized and bool(_PAST_SUBJUNCTIVE_REQUEST.search(normalized)))
+
+
 def tells_the_past(normalized: str) -> bool:
     """normalized: fold()ed, every number "0" (intent_model.normalize, or the safety net's own)."""
     m = _PAST_SUBJUNCTIVE_REQUEST.search(normalized) if " que " in normalized else None

@@ -36,6 +36,7 @@ from optout_daemon.pipeline.classify import (
     STORY_PARTS,
     KeywordClassifier,
     fold,
+    may_tell_the_past,
     model_input,
     beyond_reading,
     tells_the_past,
@@ -360,9 +361,11 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     ((" like",), _LOOKS_LIKE, r"\1 similar"),
     (("solo ", "solamente ", "only "), _JUST_TO_SAY, ""),
     (("now", "ahora"), _NOT_NOW_OR_LATER, "never"),
-    (("if ", "question", "hesitate", "feel free", "si "), _CONTACT_OFFER, "contactoffer"),
+    (("if you ", "if we ", "if i ", "should you ", "should we ", "should i ", "questions", "hesitate", "feel free",
+      "si necesit", "si tien", "si requier"), _CONTACT_OFFER, "contactoffer"),
     ((" back",), _MONEY_BACK, "refund"),
-    (("mind", "cambi", "arrepent", "pensado mejor", "pense mejor"), _CHANGED_MIND, "now"),
+    (("mind", "cambie de", "cambio de", "cambiamos de", "cambiaron de", "arrepenti", "pensado mejor", "pense mejor"),
+     _CHANGED_MIND, "now"),
     ((" back to",), _BACK_TO_BEING, "be "),
     (("back ",), _BACK_ON_THE_LIST, ""),
     (("sales ",), _SALES_JOB, "job "),
@@ -778,6 +781,7 @@ def _defuse_threats(text: str) -> str:
 
 
 _STOP_CONCEPTS = frozenset({"c_stop", "c_remove"})
+_STOP_WORDS = _REFUSALS | {"c_dnm", "c_outstate", "c_nwant", "c_objection"}  # what a stop request said now holds
 _GO_ON_CONCEPTS = frozenset({"c_add", "c_again", "c_consent", "c_want", "c_give", "c_yes", "c_keep", "c_send"})
 
 
@@ -1192,7 +1196,8 @@ class SpacyIntentClassifier:
             # ("A rep asked if it was ok to send me deals and I said sure. ... Do not use my account for marketing"),
             # more clearly, and never beside a question
             least = TOLD_STOP_SCORE if best == Intent.OPT_IN.value else LETTER_REQUEST_SCORE
-            now = self._told_opt_in_then_stop(subject, focused or text, least)
+            now = self._told_opt_in_then_stop(subject, focused or text, least) if set(
+                _concept_words(text_features)) & _STOP_WORDS else None  # (no stop word: none is said now either)
             if now is not None:
                 scores, best, text_features = now[0], Intent.OPT_OUT.value, now[1]
         reason = ""
@@ -1260,6 +1265,9 @@ class SpacyIntentClassifier:
         """For an opt-in or ambiguous answer: when some clause tells what happened before, no clause said now reads
         as an opt-in (REQUEST_CLAUSE_SCORE), and what is said now (_said_now) reads as an opt-out at `least` or more,
         the scores and features of what is said now."""
+        normalized = normalize(text)
+        if not may_tell_the_past(normalized) and not _SOMEONE_SAID.search(normalized):
+            return None  # no part can tell the past (classify.tells_the_past) or what someone said: nothing to set aside
         now = _said_now(text)
         if not now or not _A_WORD.search(now) or len(now) >= len(text) - 1:
             return None
