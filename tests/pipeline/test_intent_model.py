@@ -910,20 +910,6 @@ def test_a_clause_that_tells_the_past_is_one_that_asks_nothing_now(text: str, to
     assert intent_model._told(intent_model.normalize(text)) is told
 
 
-@pytest.mark.parametrize("body", [
-    "A few weeks ago I emailed saying opt me back in because of the phone upgrade deal. The texts have not stopped "
-    "since. Opt me out again please, and no marketing with my account info.",
-    "Last spring I told the store it was fine to use my info for offers. Changed my mind. Opt me out please.",
-    "Hace dos meses les escribí que sí aceptaba las promociones. Ya me arrepentí. Quiero que me quiten de la lista "
-    "y que no usen mis datos para eso.",
-    # a doubt that is the story ("asked if it was ok ... I said sure")
-    "Last year a rep at the kiosk asked if it was ok to send me deals and I said sure. I regret that. Stop using my "
-    "account info for marketing.",
-])
-def test_an_opt_in_told_as_the_story_does_not_hold_the_opt_out_asked_now(model, body: str) -> None:  # noqa: ANN001
-    assert classify(model, "", body).intent is Intent.OPT_OUT
-
-
 @pytest.mark.parametrize(("word", "concept"), [
     ("restauren", "again"), ("reactivate", "again"), ("desactiven", "stop"), ("agreeing", "consent"), ("utilizando", "use"),
     ("llamadas", "send"), ("rechazamos", "refuse"),
@@ -960,17 +946,27 @@ def test_a_spanish_list_of_no_marketing_is_the_do_not_market_list() -> None:
     assert "c_remove" not in intent_model.features("Por favor quítenlo de la lista de no marketing").split("\n\n")[-1].split()
 
 
-@pytest.mark.parametrize("body", [
-    "I was at the store today and the rep said my account is flagged no marketing and I need to email you to "
-    "fix it. So: I consent, please restore marketing on my account.",
-    "Fui a la tienda y la muchacha me dijo que como yo me había excluido del mercadeo el año pasado no me mandan "
-    "esas ofertas. Pues ya no quiero estar excluida. Quiero que me vuelvan a mandar las promos.",
-    "Mi esposa mandó un correo hace un mes pidiendo que ya no usaran nuestra información para promociones, pero "
-    "no me consultó. Los dos queremos recibir las ofertas. Por favor reactiven el permiso.",
+@pytest.mark.parametrize(("body", "intent"), [
+    # what someone else said or asked before is the story: the customer asks for the offers ...
+    ("I was at the store today and the rep said my account is flagged no marketing and I need to email you to "
+     "fix it. So: I consent, please restore marketing on my account.", Intent.OPT_IN),
+    ("Fui a la tienda y la muchacha me dijo que como yo me había excluido del mercadeo el año pasado no me mandan "
+     "esas ofertas. Pues ya no quiero estar excluida. Quiero que me vuelvan a mandar las promos.", Intent.OPT_IN),
+    ("Mi esposa mandó un correo hace un mes pidiendo que ya no usaran nuestra información para promociones, pero "
+     "no me consultó. Los dos queremos recibir las ofertas. Por favor reactiven el permiso.", Intent.OPT_IN),
+    # ... and an opt-in told is the story beside the opt-out asked now
+    ("A few weeks ago I emailed saying opt me back in because of the phone upgrade deal. The texts have not stopped "
+     "since. Opt me out again please, and no marketing with my account info.", Intent.OPT_OUT),
+    ("Last spring I told the store it was fine to use my info for offers. Changed my mind. Opt me out please.",
+     Intent.OPT_OUT),
+    ("Hace dos meses les escribí que sí aceptaba las promociones. Ya me arrepentí. Quiero que me quiten de la lista "
+     "y que no usen mis datos para eso.", Intent.OPT_OUT),
+    # ... so is a doubt told ("asked if it was ok ... I said sure")
+    ("Last year a rep at the kiosk asked if it was ok to send me deals and I said sure. I regret that. Stop using my "
+     "account info for marketing.", Intent.OPT_OUT),
 ])
-def test_an_opt_in_is_not_held_by_what_someone_else_said_or_asked_before(model, body: str) -> None:  # noqa: ANN001
-    # the refusal is the rep's words or the wife's earlier request: the customer asks for the offers
-    assert classify(model, "", body).intent is Intent.OPT_IN
+def test_what_is_asked_now_decides_not_the_story_told(model, body: str, intent: Intent) -> None:  # noqa: ANN001
+    assert classify(model, "", body).intent is intent
 
 
 def test_a_refusal_beside_what_the_rep_said_is_still_a_refusal(model) -> None:  # noqa: ANN001
