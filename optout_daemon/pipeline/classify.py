@@ -168,7 +168,8 @@ _TOLD = re.compile(
     r"chose|decided|submitted|agreed|said|did|had|was|were|got|went|tried|ago|previously|already|"
     r"last (?:year|month|week|spring|summer|fall|autumn|winter|time)|back in|a while back|in the past|"
     r"me di|se dio|nos dimos|pedi|pidio|pidieron|solicite|escribi|escribio|les dije|dije|dijo|hice|hizo|"
-    r"this morning|earlier today|esta manana|hoy temprano|sin querer|por error|por equivocacion|by mistake|by accident|accidentally|respondi|respondimos|conteste|contestamos|"
+    r"this morning|earlier today|esta manana|hoy temprano|sin querer|por error|por equivocacion|by mistake|by accident|"
+    r"accidentally|respondi|respondimos|conteste|contestamos|"
     r"received|recibi|recibimos|(?:me|nos) llego|(?:me|nos|lo|la) (?:registro|inscribio|anoto|apunto|suscribio)|"
     r"me exclui|se excluyo|me borre|me inscribi|me suscribi|opte|optamos|decidi|decidio|habia|habiamos|"
     r"hace (?:un|una|unos|unas|0|dos|tres|cuatro|varios|varias|mucho|poco|tiempo|meses|anos|semanas|dias)|"
@@ -232,8 +233,11 @@ def fold(text: str) -> str:
 
 
 _QUOTED_WORDS = re.compile(r"[\"\u201c][^\"\u201c\u201d\n]{1,120}[\"\u201d]")
-_REPORTED_SPEECH = re.compile(r"\b(?:saying|diciendo)\b.*|\b(?:email|e-mail|message|letter|text|note|request)\b[^.]{0,30}?\basking\b.*|"
-                              r"\b(?:replied|texted|typed|respondi|respondimos|conteste|contestamos)\s+[\"']?\w+|\basked (?:(?:you|them|him|her|us|me|the \w+) )?to\b.*|\b(?:dice|decia|dicen|decian) que\b.*|\b(?:said|saying|that) (?=(?:you|they) (?:could|can|may)\b)[^.]*")
+# what a told message, box or person said, and a word replied: asked then, not now
+_REPORTED_SPEECH = re.compile(r"\b(?:saying|diciendo)\b.*|\b(?:email|e-mail|message|letter|text|note|request)\b[^.]{0,30}?"
+                              r"\basking\b.*|\b(?:replied|texted|typed|respondi|respondimos|conteste|contestamos)\s+[\"']?\w+|"
+                              r"\basked (?:(?:you|them|him|her|us|me|the \w+) )?to\b.*|\b(?:dice|decia|dicen|decian) que\b.*|"
+                              r"\b(?:said|that) (?=(?:you|they) (?:could|can|may)\b)[^.]*")
 
 
 # a request reported in the past subjunctive ("el año pasado pedimos que no se usara nuestra información", "la empresa
@@ -246,6 +250,12 @@ _ASKS_POLITELY = frozenset("quisiera quisieramos querria querriamos gustaria pre
 _LAST_WORDS = re.compile(r"(?:\S+\s+){0,3}$")
 
 
+def _asks_now(normalized: str) -> bool:
+    """A word that asks for something now, outside what the text quotes ("I replied "yes sign me up"") and what a
+    told message said ("I emailed saying opt me back in", "I ticked the box saying you could use my info")."""
+    return bool(_ASKS_NOW.search(_REPORTED_SPEECH.sub(" ", _QUOTED_WORDS.sub(" ", normalized))))
+
+
 def may_tell_the_past(normalized: str) -> bool:
     """Some part of the text may tell the past (tells_the_past): a cheap test before splitting it."""
     return bool(_TOLD.search(normalized)) or (" que " in normalized and bool(_PAST_SUBJUNCTIVE_REQUEST.search(normalized)))
@@ -256,11 +266,8 @@ def tells_the_past(normalized: str) -> bool:
     m = _PAST_SUBJUNCTIVE_REQUEST.search(normalized) if " que " in normalized else None
     if m is not None and not _ASKS_POLITELY.intersection(normalized[max(0, m.start() - 30):m.start()].split()):
         # the verb that asked (up to three words before "que") and what it asked were then; the rest may still ask now
-        said = _LAST_WORDS.sub(" ", normalized[:m.start()])
-        return not _ASKS_NOW.search(_REPORTED_SPEECH.sub(" ", _QUOTED_WORDS.sub(" ", said)))
-    # (what the customer quotes, "I replied "yes sign me up"", and what a told message said, "I emailed saying
-    # opt me back in", "I ticked the box saying you could use my info", were asked then, not now)
-    return bool(_TOLD.search(normalized)) and not _ASKS_NOW.search(_REPORTED_SPEECH.sub(" ", _QUOTED_WORDS.sub(" ", normalized)))
+        return not _asks_now(_LAST_WORDS.sub(" ", normalized[:m.start()]))
+    return bool(_TOLD.search(normalized)) and not _asks_now(normalized)
 
 
 class GuardedClassifier:

@@ -1196,7 +1196,7 @@ class SpacyIntentClassifier:
             # ("A rep asked if it was ok to send me deals and I said sure. ... Do not use my account for marketing"),
             # more clearly, and never beside a question
             least = TOLD_STOP_SCORE if best == Intent.OPT_IN.value else LETTER_REQUEST_SCORE
-            now = self._told_opt_in_then_stop(subject, focused or text, least) if set(
+            now = self._stop_said_now(subject, focused or text, least) if set(
                 _concept_words(text_features)) & _STOP_WORDS else None  # (no stop word: none is said now either)
             if now is not None:
                 scores, best, text_features = now[0], Intent.OPT_OUT.value, now[1]
@@ -1261,7 +1261,7 @@ class SpacyIntentClassifier:
         return Classification(intent=Intent(best), confidence=scores[best], scores=scores, classifier=NAME,
                               reasons=(f"model:intent {best} {scores[best]:.2f}", *reasons))
 
-    def _told_opt_in_then_stop(self, subject: str, text: str, least: float) -> tuple[dict[str, float], str] | None:
+    def _stop_said_now(self, subject: str, text: str, least: float) -> tuple[dict[str, float], str] | None:
         """For an opt-in or ambiguous answer: when some clause tells what happened before, no clause said now reads
         as an opt-in (REQUEST_CLAUSE_SCORE), and what is said now (_said_now) reads as an opt-out at `least` or more,
         the scores and features of what is said now."""
