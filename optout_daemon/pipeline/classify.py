@@ -232,7 +232,8 @@ def fold(text: str) -> str:
     return text.replace("n't", " not")
 
 
-_QUOTED_WORDS = re.compile(r"[\"\u201c][^\"\u201c\u201d\n]{1,120}[\"\u201d]")
+# words in quotes within a sentence ("hey! you qualify", "I replied "yes sign me up""): someone's words, quoted
+QUOTED = re.compile(r"[\"\u201c][^\"\u201c\u201d\n]{1,120}[\"\u201d]")
 # what a told message, box or person said, and a word replied: asked then, not now
 _REPORTED_SPEECH = re.compile(r"\b(?:saying|diciendo)\b.*|\b(?:email|e-mail|message|letter|text|note|request)\b[^.]{0,30}?"
                               r"\basking\b.*|\b(?:replied|texted|typed|respondi|respondimos|conteste|contestamos)\s+[\"']?\w+|"
@@ -253,7 +254,7 @@ _LAST_WORDS = re.compile(r"(?:\S+\s+){0,3}$")
 def _asks_now(normalized: str) -> bool:
     """A word that asks for something now, outside what the text quotes ("I replied "yes sign me up"") and what a
     told message said ("I emailed saying opt me back in", "I ticked the box saying you could use my info")."""
-    return bool(_ASKS_NOW.search(_REPORTED_SPEECH.sub(" ", _QUOTED_WORDS.sub(" ", normalized))))
+    return bool(_ASKS_NOW.search(_REPORTED_SPEECH.sub(" ", QUOTED.sub(" ", normalized))))
 
 
 def may_tell_the_past(normalized: str) -> bool:

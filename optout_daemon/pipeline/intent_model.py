@@ -32,6 +32,7 @@ from typing import Any
 
 from optout_daemon.pipeline.classify import (
     DIGITS,
+    QUOTED,
     REVERSES_A_RESTRICTION,
     STORY_PARTS,
     KeywordClassifier,
@@ -873,7 +874,6 @@ _THREAT = re.compile(r"\b(?:fcc|queja|complaint|complain|report|reportar|denunci
 _ASKING_NOW = _REFUSALS | {"c_consent", "c_add", "c_dnm", "c_outstate", "c_nwant"}  # a request, either way
 _SENTENCES = re.compile(r"[.!?;\n]+")
 _SENTENCE_PARTS = re.compile(r"([.!?;\n]+)")  # ... kept, to join the sentences again
-_QUOTED = re.compile(r"[\"\u201c][^\"\u201c\u201d\n]{1,120}[\"\u201d]")
 
 
 # The writer says the message asks nothing ("I'm not asking anything of your marketing department", "this is
@@ -911,7 +911,7 @@ def _sets_a_condition(model_text: str, text_features: str) -> bool:
         return False
     # (a condition that only threatens is none: features() made it "ifthreat"; what is quoted inside a
     # sentence, "hey! you qualify", ends no sentence)
-    said = _QUOTED.sub("quote", _POLITE_IF.sub("polite", normalize(model_text)))
+    said = QUOTED.sub("quote", _POLITE_IF.sub("polite", normalize(model_text)))
     return any(_CONDITION.search(f) for f in map(features, _SENTENCES.split(said)) if not _REPORTED.search(f))
 
 
