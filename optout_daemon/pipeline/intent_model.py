@@ -142,6 +142,11 @@ _PARTIAL = re.compile(r"\b(one line|una linea|the other|la otra|el otro|part of 
 # "sáquenme de la publicidad pero sí quiero el boletín"
 _KEEPS_PART = re.compile(r"\b(?:but|pero|though|aunque)\b[^.!?\n]{0,60}?\b(?:can stay|can remain|(?:is|are) (?:fine|ok|okay|welcome)|"
                          r"can (?:continue|keep)|si (?:quiero|me interesa|me gusta)|pueden seguir|sigan)\b")
+# ... or opts one line or person in and another out: "Please opt my line in but my daughter's line out",
+# "opt me out and leave my husband in"
+_IN_AND_OUT = re.compile(r"\bopt\s+(?:[\w']+\s+){0,4}?in\b[^.!?\n]{0,80}?\b(?:but|and|while|pero|y)\b[^.!?\n]{0,60}?"
+                         r"\bout\b|\bopt\s+(?:[\w']+\s+){0,4}?out\b[^.!?\n]{0,80}?\b(?:but|and|while|pero|y)\b"
+                         r"[^.!?\n]{0,60}?\bin\b(?=\s*(?:[.!?,;\n]|$|please|pls|thanks))")
 # An opt-in that keeps something out ("Keep sending me offers for my phone but nothing based on the tablet
 # line", "pero no para la línea de mi hijo"): consent for part, a person decides
 _OPT_IN_EXCEPT = re.compile(r"\b(?:but|pero|except|excepto|aunque)\b[^.!?\n]{0,40}?\b(?:not|no|nothing|nada|none|ninguna|ninguno)\b"
@@ -896,6 +901,26 @@ def _only_assents(text: str) -> bool:
     return bool(said) and all(set(_WORD.findall(f.rsplit("\n\n", 1)[0])) <= _BARE_ACCEPT for f in said)
 
 
+_WHETHER_REACH = 8  # words from "whether" to the stop word it asks about
+
+
+def _asks_whether(normalized: str) -> bool:
+    """Every sentence that holds a stop or remove word asks whether, before that word: "could you tell us whether
+    an opt-out applies to all 12 lines", "I'd like to know if opting out changes my plan" (normalize() makes
+    such an "if" "whether"): a question about the opt-out, not a request for it."""
+    asked = False
+    for sentence in _SENTENCES.split(normalized):
+        words = _WORD_OR_MARK.findall(sentence)
+        first = next((i for i, w in enumerate(words) if _concept(w) in ("stop", "remove", "refuse")), None)
+        if first is None:
+            continue
+        at = max((i for i, w in enumerate(words[:first]) if w == "whether"), default=-1)
+        if at < 0 or first - at > _WHETHER_REACH or any(w in _SCOPE_BREAKS or w in ",;:" for w in words[at:first]):
+            return False  # "I don't know if you were part of the breach, but I withdraw my consent": a request
+        asked = True
+    return asked
+
+
 def _only_asks(text_features: str) -> bool:
     """What the customer wrote asks a question and holds no word of a request either way."""
     words = set(_concept_words(text_features))
@@ -905,7 +930,7 @@ def _only_asks(text_features: str) -> bool:
 def _sets_a_condition(model_text: str, text_features: str) -> bool:
     """The message sets a condition or a limit on its request (a `cond` concept, a polite "if" aside), or
     asks for part of it."""
-    if _PARTIAL.search(text_features) or _KEEPS_PART.search(text_features):
+    if _PARTIAL.search(text_features) or _KEEPS_PART.search(text_features) or _IN_AND_OUT.search(text_features):
         return True
     if not _CONDITION.search(text_features):
         return False
@@ -1234,7 +1259,7 @@ class SpacyIntentClassifier:
         elif best == Intent.OPT_OUT.value and _ASKS_NOTHING.search(text_features):
             # "I'm not asking anything of your marketing department", "no les pido nada": the writer says so
             reason = "model:intent opt_out_asks_nothing"
-        elif best == Intent.OPT_OUT.value and _only_asks(text_features):
+        elif best == Intent.OPT_OUT.value and (_only_asks(text_features) or _asks_whether(text_features.rsplit("\n\n", 1)[0])):
             # "¿Tengo activada la opción de publicidad? No me acuerdo qué escogí": a question, no request
             reason = "model:intent opt_out_only_asks"
         elif best == Intent.OPT_OUT.value and _FOOTER.search(text_features):

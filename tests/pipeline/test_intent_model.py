@@ -659,8 +659,11 @@ def test_an_opt_out_that_sets_a_condition_goes_to_a_person_a_polite_if_does_not(
     _assert_for_a_person(model, ("If it won't cost me anything: please restrict the use of my CPNI.",
                  "Según lo que pierda: no usen mis datos para publicidad.",
                  "Opt me out, except for the loyalty emails.",
-                 "Stop some of the promos, there are too many.", "Opt out one line and opt in the other."), "opt_out_with_a_condition")
+                 "Stop some of the promos, there are too many.", "Opt out one line and opt in the other.",
+                 "Please opt my line in but my daughter's line out.", "Opt me out and leave my husband in."),
+                         "opt_out_with_a_condition")
     for text in ("I would be grateful if you would exclude my account from all promotional use of my information.",
+                 "Opt me out, I live in Texas.", "I opted in by mistake, opt me out and my wife too.",
                  "Please opt me out if possible.", "Sáquenme de la publicidad, si es posible."):
         assert model.classify("", text).intent is Intent.OPT_OUT, text
     # an "if" that asks whether, concedes, or sets nothing is no condition
@@ -1239,9 +1242,12 @@ def test_a_partial_request_or_a_doubt_without_a_mark_goes_to_a_person() -> None:
 def test_an_opt_out_answer_to_a_question_without_a_request_word_goes_to_a_person() -> None:
     model = _ByWords([], {"opt_out": 0.95, "ambiguous": 0.05}).real
     _assert_for_a_person(model, ("¿Tengo activada la opción de publicidad? No me acuerdo qué escogí.",
-                 "What marketing options do I have on my account?"), "opt_out_only_asks")
+                 "What marketing options do I have on my account?",
+                 "Could you tell us whether an opt-out applies to all 12 lines or has to be done line by line?",
+                 "I'd like to know if opting out would change my plan."), "opt_out_only_asks")
     for text in ("What is this? Stop using my data for marketing.", "Can you take me off the do-not-market list?",
-                 "¿Me pueden quitar de la publicidad?"):
+                 "¿Me pueden quitar de la publicidad?", "Opt me out. I also wonder if my bill will change.",
+                 "Stop the promos, not sure if that changes anything."):
         assert "model:intent opt_out_only_asks" not in model.classify("", text).reasons, text
 
 
