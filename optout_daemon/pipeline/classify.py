@@ -166,6 +166,7 @@ class KeywordClassifier:
 _TOLD = re.compile(
     r"\b(?:opted|unsubscribed|e-?mailed|wrote|sent|asked|requested|told|called|phoned|signed|clicked|replied|"
     r"chose|decided|submitted|agreed|said|did|had|was|were|got|went|tried|ago|previously|already|"
+    r"took|taken|removed|dropped|kicked|switched|"
     r"last (?:year|month|week|spring|summer|fall|autumn|winter|time)|back in|a while back|in the past|"
     r"me di|se dio|nos dimos|pedi|pidio|pidieron|solicite|escribi|escribio|les dije|dije|dijo|hice|hizo|"
     r"this morning|earlier today|esta manana|hoy temprano|sin querer|por error|por equivocacion|by mistake|by accident|"
@@ -176,7 +177,9 @@ _TOLD = re.compile(
     r"(?:el|la) (?:ano|mes|semana) pasad[oa]|(?:el|la) pasad[oa] (?:ano|mes|semana)|ayer|anteriormente|ya me|ya nos|(?:me|nos|le|les|lo|la) (?:dio|dieron))\b")
 _ASKS_NOW = re.compile(
     # ("we did not want any marketing" tells what was wanted; "she told your store to opt me out" what was asked)
-    r"\b(?:please|pls|plz|kindly|(?<!did not )(?<!did )wants?|like|need|needs|can|could|will|would|should|"
+    # ("like" after "would", "I'd", "I", "we": not "I opted out like 2 yrs ago")
+    r"\b(?:please|pls|plz|kindly|(?<!did not )(?<!did )wants?|(?:(?<=would )|(?<='d )|(?<=\bid )|(?<=\bi )|(?<=\bwe ))like|"
+    r"need|needs|can|could|will|would|should|"
     r"must|(?<!to )let|make|put|take|add|keep|sign|(?<!to )opt|stop|quiere|quieren|remove|do not|don[’']?t|quit|cancel|undo|reinstate|restore|"
     r"quiero|queremos|quisiera|deseo|deseamos|necesito|por favor|porfa|favor|pueden|puede|podrian|podria|"
     r"pido|pedimos|solicito|dejen|paren|no me(?! llega| llego| [a-z]*(?:aran|ieran|aban|ian)\b)|"
@@ -189,7 +192,13 @@ _ASKS_NOW = re.compile(
     # past subjunctive or imperfect ("pidiendo que ya no usaran nuestra información", "nos mandaban", "les dije
     # que sí podían usar mi información"), nor the present of a verb in -iar ("me envían"), which asks nothing
     # ... nor a word that is no verb ("alguien de la oficina pidió ...", "también")
-    r"(?!(?:alguien|quien|tambien|orden|origen|imagen|examen|resumen|volumen|joven|margen|almacen)\b|"
+    # ... nor an English word ("the gentleman at your store told me")
+    r"(?!(?:alguien|quien|tambien|orden|origen|imagen|examen|resumen|volumen|joven|margen|almacen|"
+    r"gentleman|woman|taken|given|written|chosen|gotten|often|seven|eleven|children|kitchen|garden|listen|between|"
+    r"broken|spoken|stolen|happen|human|began|screen|green|dozen|token|women|karen|susan|megan|logan|jordan|nathan|"
+    r"brian|bryan|morgan|helen|allen|warren|steven|stephen|ethan|dylan|urban|veteran|american|japan|michigan|"
+    r"forgiven|hidden|driven|fallen|frozen|eaten|beaten|sudden|golden|citizen|oxygen|queen|clean|mean|ocean|"
+    r"[a-z]*teen)\b|"
     r"[a-z]*(?:aran|ieran|aban|ian|asen|iesen)\b)[a-z]{3,}(?:en|an))\b")
 
 
@@ -235,8 +244,9 @@ def fold(text: str) -> str:
 # words in quotes within a sentence ("hey! you qualify", "I replied "yes sign me up""): someone's words, quoted
 QUOTED = re.compile(r"[\"\u201c][^\"\u201c\u201d\n]{1,120}[\"\u201d]")
 # what a told message, box or person said, and a word replied: asked then, not now
-_REPORTED_SPEECH = re.compile(r"\b(?:saying|diciendo)\b.*|\b(?:email|e-mail|message|letter|text|note|request)\b[^.]{0,30}?"
-                              r"\basking\b.*|\b(?:replied|texted|typed|respondi|respondimos|conteste|contestamos)\s+[\"']?\w+|"
+_REPORTED_SPEECH = re.compile(r"\b(?:saying|diciendo)\b.*|\b(?:email|e-mail|message|letter|text|note|request|wrote|e-?mailed|"
+                              r"called|phoned|texted)\b[^.]{0,30}?"
+                              r"\basking\b[^,;]*|\b(?:replied|texted|typed|respondi|respondimos|conteste|contestamos)\s+[\"']?\w+|"
                               r"\basked (?:(?:you|them|him|her|us|me|the \w+) )?to\b.*|\b(?:dice|decia|dicen|decian) que\b.*|"
                               r"\b(?:said|that) (?=(?:you|they) (?:could|can|may)\b)[^.]*")
 

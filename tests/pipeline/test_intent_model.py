@@ -1244,7 +1244,8 @@ def test_an_opt_out_answer_to_a_question_without_a_request_word_goes_to_a_person
     _assert_for_a_person(model, ("¿Tengo activada la opción de publicidad? No me acuerdo qué escogí.",
                  "What marketing options do I have on my account?",
                  "Could you tell us whether an opt-out applies to all 12 lines or has to be done line by line?",
-                 "I'd like to know if opting out would change my plan."), "opt_out_only_asks")
+                 "I'd like to know if opting out would change my plan.",
+                 "Question about CPNI opt-out for business account\n\nDoes it apply to every line?"), "opt_out_only_asks")
     for text in ("What is this? Stop using my data for marketing.", "Can you take me off the do-not-market list?",
                  "¿Me pueden quitar de la publicidad?", "Opt me out. I also wonder if my bill will change.",
                  "Stop the promos, not sure if that changes anything."):
