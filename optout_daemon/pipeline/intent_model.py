@@ -902,6 +902,8 @@ def _only_assents(text: str) -> bool:
 
 
 _WHETHER_REACH = 8  # words from "whether" to the stop word it asks about
+_QUESTION_NOUNS = frozenset(("question", "questions", "pregunta", "preguntas", "duda", "dudas"))  # "Question about
+_ABOUT = frozenset(("about", "regarding", "on", "sobre", "acerca"))  # CPNI opt-out for business account" (a subject)
 
 
 def _asks_whether(normalized: str) -> bool:
@@ -914,7 +916,8 @@ def _asks_whether(normalized: str) -> bool:
         first = next((i for i, w in enumerate(words) if _concept(w) in ("stop", "remove", "refuse")), None)
         if first is None:
             continue
-        at = max((i for i, w in enumerate(words[:first]) if w == "whether"), default=-1)
+        at = max((i for i, w in enumerate(words[:first]) if w == "whether" or (
+            w in _ABOUT and i and words[i - 1] in _QUESTION_NOUNS)), default=-1)
         if at < 0 or first - at > _WHETHER_REACH or any(w in _SCOPE_BREAKS or w in ",;:" for w in words[at:first]):
             return False  # "I don't know if you were part of the breach, but I withdraw my consent": a request
         asked = True
