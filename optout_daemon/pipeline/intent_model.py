@@ -71,6 +71,7 @@ _REQUEST_CONCEPTS = _said_or_negated(
 # a "yes", a void word, not a question
 _DECIDING = (_REQUEST_CONCEPTS - _ASKED) | _said_or_negated("cond", "yes", "void")
 # ... and what leaves a long letter undecided however clearly one clause asks
+_NAMES_THE_REQUEST = _said_or_negated("stop", "remove", "refuse", "dnm", "outstate")  # ("should I opt out?" doubts it)
 _UNDECIDED = _said_or_negated("cond", "hedge", "void", "yes", "reverse", "outstate", "dnm")
 CONFLICT_SHIFT = 0.5
 # Mail that reads unrelated as a whole but has a clause reading opt_in at REQUEST_CLAUSE_SCORE or more
@@ -1462,14 +1463,16 @@ class SpacyIntentClassifier:
         said = self._clause_words(text)
         # ... and, for an opt-out answer, a question or a doubt that only asks what this is, before the last
         # clause that asks to opt out ("I don't know what CPNI is ... Opt me out", "What is this? Remove
-        # me"): the customer decided after it
+        # me"): the customer decided after it; so too a question there that names what it asks about ("I don't
+        # totally understand what you're asking permission for. ... Please just opt me out")
         last = max((i for i, c in enumerate(cats) if c[best] >= CONFLICT_SCORE), default=-1) \
             if best == Intent.OPT_OUT.value else -1
         # ... and a clause that reports what the notice says ("Your notice says you use CPNI for marketing
         # unless I opt out") is the carrier's words, not a doubt; nor is a question that complains ("Why are
         # you still using my info?") beside an opt-out
         aside = [(len(cats) >= CONFLICT_LONG_CLAUSES and not words & _REQUEST_CONCEPTS)
-                 or (i < last and not words & _DECIDING) or bool(_REPORTED.search(doc))
+                 or (i < last and (not words & _DECIDING or (bool(words & _ASKED) and not words & _NAMES_THE_REQUEST)))
+                 or bool(_REPORTED.search(doc))
                  or (best == Intent.OPT_OUT.value and bool(_COMPLAINT_QUESTION.match(doc)))
                  for i, (words, doc) in enumerate(zip(said, docs))]
         # two of opt_out / opt_in / ambiguous each read clearly in some clause (no clause can be two)

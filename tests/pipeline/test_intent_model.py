@@ -628,6 +628,17 @@ def test_a_change_of_mind_that_asks_the_other_way_goes_to_a_person_however_sure_
         assert sure_out.classify("", text).intent is Intent.OPT_OUT, text
 
 
+def test_a_question_before_the_last_opt_out_request_was_decided_after_it() -> None:
+    rules = [("opt me out", {"opt_out": 1.0}), ("asking permission", {"ambiguous": 0.99, "opt_out": 0.01})]
+    model = _ByWords(rules, {"opt_out": 0.9, "ambiguous": 0.1}).real
+    decided = "I don't totally understand what you're asking permission for. Please just opt me out of all of it."
+    result = model.classify("", decided)
+    assert result.intent is Intent.OPT_OUT and "model:intent clauses_conflict" not in result.reasons
+    # the same question after the request is a doubt about it
+    doubted = "Please just opt me out of all of it. I don't totally understand what you're asking permission for?"
+    assert "model:intent clauses_conflict" in model.classify("", doubted).reasons
+
+
 def test_in_a_long_letter_a_doubt_without_a_request_word_is_the_story() -> None:
     rules = [("agent i am withdrawing consent to the use", {"opt_out": 1.0}),  # the request clause
              ("if needed", {"ambiguous": 0.8, "opt_out": 0.2}),  # a doubt by its words, no request in it
