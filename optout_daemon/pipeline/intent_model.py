@@ -316,6 +316,14 @@ _SI_IF = re.compile(r"\bsi (?=(?:me|te|se|nos|les?|l[oa]s?|no|ya|usted|ustedes)\
 _SI_POLITE = re.compile(r"\bsi (?=(?:(?:me|nos|les?) )?(?:pueden|puede|podr[ií]an|podr[ií]a|hacen|hace)\b)", re.I)
 
 
+# Setting aside an earlier request ("Les escribo para revocar esa solicitud", "I withdraw my previous request"):
+# the verb becomes "rescind", a `void` word, not a stop word (the request it sets aside may have been an opt-out)
+_REVOKE_REQUEST = re.compile(r"\b(?:revoke|revoking|withdraw|withdrawing|retract|retracting|cancel|cancelling|canceling|"
+                             r"rescind|revocar|revoco|revoquen|retirar|retiro|anular|anulo|anulen|cancelar|cancelo|cancelen)"
+                             r"(?=\s+(?:that|this|my|the|esa|esta|mi|la|dicha)\s+(?:(?:previous|earlier|prior|last|original|"
+                             r"former)\s+)?(?:request|solicitud|peticion|instruction|instruccion|pedido)\b)")
+
+
 def _bare_contraction(m: re.Match[str]) -> str:
     return {"ca": "can", "wo": "will"}.get(m.group(1), m.group(1)) + " not"
 
@@ -377,6 +385,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("back ",), _BACK_ON_THE_LIST, ""),
     (("sales ",), _SALES_JOB, "job "),
     (("resume",), _RESUME_DOCUMENT, "cv"),
+    (("revo", "withdraw", "retract", "cancel", "rescind", "retir", "anul"), _REVOKE_REQUEST, "rescind"),
 )
 
 
@@ -941,7 +950,16 @@ def _sets_a_condition(model_text: str, text_features: str) -> bool:
     # (a condition that only threatens is none: features() made it "ifthreat"; what is quoted inside a
     # sentence, "hey! you qualify", ends no sentence)
     said = QUOTED.sub("quote", _POLITE_IF.sub("polite", normalize(model_text)))
-    return any(_CONDITION.search(f) for f in map(features, _SENTENCES.split(said)) if not _REPORTED.search(f))
+    return any(_CONDITION.search(f) for f in map(features, _SENTENCES.split(said)) if not _REPORTED.search(f)
+               and not _condition_aside(f))
+
+
+def _condition_aside(sentence_features: str) -> bool:
+    """A sentence whose condition is about something else: it turns to another topic ("Also our second line has
+    had static, a tech needs to look at it")."""
+    normalized = sentence_features.rsplit("\n\n", 1)[0]
+    singles = {c for c in _concept_words(sentence_features)} - {"c_cond", "c_ncond"}
+    return _turns_to_another_topic(normalized, singles)
 
 
 # What someone at the carrier or another person told the customer ("the rep said my account is flagged

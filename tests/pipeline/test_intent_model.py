@@ -628,6 +628,15 @@ def test_a_change_of_mind_that_asks_the_other_way_goes_to_a_person_however_sure_
         assert sure_out.classify("", text).intent is Intent.OPT_OUT, text
 
 
+def test_revoking_an_earlier_request_sets_it_aside_whichever_way_it_went() -> None:
+    for text in ("Les escribo para revocar esa solicitud: a partir de ahora pueden utilizar mi información.",
+                 "I withdraw my previous request, you may send me offers again."):
+        words = intent_model.concepts(intent_model.normalize(text))
+        assert "c_void" in words and "c_stop" not in words, (text, words)
+    # withdrawing consent is still a stop
+    assert "c_stop" in intent_model.concepts(intent_model.normalize("I withdraw my consent to marketing."))
+
+
 def test_a_question_before_the_last_opt_out_request_was_decided_after_it() -> None:
     rules = [("opt me out", {"opt_out": 1.0}), ("asking permission", {"ambiguous": 0.99, "opt_out": 0.01})]
     model = _ByWords(rules, {"opt_out": 0.9, "ambiguous": 0.1}).real
@@ -685,7 +694,11 @@ def test_an_opt_out_that_sets_a_condition_goes_to_a_person_a_polite_if_does_not(
                  "No sé si me van a cobrar algo, pero sáquenme de la publicidad."):
         assert model.classify("", text).intent is Intent.OPT_OUT, text
     _assert_for_a_person(model, ("Opt me out even if... no, only if I keep my discount.",
-                                 "Opt me out if I still get the loyalty discount."), "opt_out_with_a_condition")
+                                 "Opt me out if I still get the loyalty discount.",
+                                 "Please opt me out. Also, only if my discount stays."), "opt_out_with_a_condition")
+    # ... a condition in a sentence that turns to another topic is about that topic
+    turned = "Please opt me out. Also, my router drops every night if it rains, can a tech look at it?"
+    assert model.classify("", turned).intent is Intent.OPT_OUT
 
 
 def test_a_second_speaker_starts_a_clause() -> None:
