@@ -821,7 +821,8 @@ def _asks_to_stop(text_features: str) -> bool:
 
 # A change of mind ("Then again, ...", "or actually", "o mejor", "pensándolo bien"): what follows the last
 # one decides nothing when it asks the other way ("Stop the ads. Then again, reinstate my consent")
-_CHANGE_OF_MIND = re.compile(r"\b(?:then again|or actually|actually,? no|on second thought|or maybe|or rather|o mejor|"
+# ("or actually" typed wrong too: "or actuaely nope")
+_CHANGE_OF_MIND = re.compile(r"\b(?:then again|or act[a-z]{1,4}ly|actually,? no|on second thought|or maybe|or rather|o mejor|"
                              r"mejor no|pensandolo bien|o talvez|o quizas?|bueno,? no)\b")
 _GRANTING = frozenset(("c_add", "c_consent", "c_again", "c_reverse", "c_give", "c_use", "c_yes"))
 
@@ -839,7 +840,7 @@ def _changes_mind(normalized: str, best: str) -> bool:
     after = set(c for c in concepts(normalized[found.end():]) if c.count("_") == 1)
     if best == Intent.OPT_OUT.value:
         return bool(after & _GRANTING) and not after & _REFUSALS
-    return bool(after & _REFUSALS) and not after & (_GRANTING - {"c_use", "c_yes"})
+    return bool(after & _REFUSALS) and not after & (_GRANTING - {"c_use", "c_yes", "c_again"})  # ("... anymore")
 
 
 def _refuses_use(text_features: str) -> bool:

@@ -619,7 +619,9 @@ def test_an_opt_in_for_part_of_the_account_goes_to_a_person() -> None:
 def test_a_change_of_mind_that_asks_the_other_way_goes_to_a_person_however_sure_the_model() -> None:
     sure_in = _ByWords([], {"opt_in": 0.99, "ambiguous": 0.01}).real
     _assert_for_a_person(sure_in, ("Doy mi consentimiento para el uso de mi CPNI. O mejor, no tienen mi autorizacion.",
-                 "remove the privacy restriction, you can market to me or actually please opt out my account"), "changes_mind")
+                 "remove the privacy restriction, you can market to me or actually please opt out my account",
+                 "undo the restriction on my cpni or actuaely nope not letting you use my call info for promos anymore"),
+                         "changes_mind")
     sure_out = _ByWords([], {"opt_out": 0.99, "ambiguous": 0.01}).real
     _assert_for_a_person(sure_out, ("Please stop selling my data and stop the ads. Then again, please reinstate my consent.",
                  "no usen mi informacion o mejor ya pueden usar mis datos para promociones"), "changes_mind")
