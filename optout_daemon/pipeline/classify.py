@@ -166,7 +166,7 @@ class KeywordClassifier:
 _TOLD = re.compile(
     r"\b(?:opted|unsubscribed|e-?mailed|wrote|sent|asked|requested|told|called|phoned|signed|clicked|replied|"
     r"chose|decided|submitted|agreed|said|did|had|was|were|got|went|tried|ago|previously|already|"
-    r"took|taken|removed|dropped|kicked|switched|"
+    r"took|taken|removed|dropped|kicked|switched|from before|de antes|"
     r"last (?:year|month|week|spring|summer|fall|autumn|winter|time)|back in|a while back|in the past|"
     r"me di|se dio|nos dimos|pedi|pidio|pidieron|solicite|escribi|escribio|les dije|dije|dijo|hice|hizo|"
     r"this morning|earlier today|esta manana|hoy temprano|sin querer|por error|por equivocacion|by mistake|by accident|"
@@ -180,7 +180,9 @@ _ASKS_NOW = re.compile(
     # ("like" after "would", "I'd", "I", "we": not "I opted out like 2 yrs ago")
     r"\b(?:please|pls|plz|kindly|(?<!did not )(?<!did )wants?|(?:(?<=would )|(?<='d )|(?<=\bid )|(?<=\bi )|(?<=\bwe ))like|"
     r"need|needs|can|could|will|would|should|"
-    r"must|(?<!to )let|make|put|take|add|keep|sign|(?<!to )opt|stop|quiere|quieren|remove|do not|don[’']?t|quit|cancel|undo|reinstate|restore|"
+    # ("opt" after a determiner is the noun: "that opt-out from before is void")
+    r"must|(?<!to )let|make|put|take|add|keep|sign|(?<!to )(?<!the )(?<!that )(?<!this )(?<!my )(?<!your )opt|"
+    r"stop|quiere|quieren|remove|do not|don[’']?t|quit|cancel|undo|reinstate|restore|"
     r"quiero|queremos|quisiera|deseo|deseamos|necesito|por favor|porfa|favor|pueden|puede|podrian|podria|"
     r"pido|pedimos|solicito|dejen|paren|no me(?! llega| llego| [a-z]*(?:aran|ieran|aban|ian)\b)|"
     r"no nos(?! [a-z]*(?:aran|ieran|aban|ian)\b)|no usen|den|denme|sigan|vuelvan|incluyan|"
@@ -203,6 +205,9 @@ _ASKS_NOW = re.compile(
 
 
 STORY_PARTS = re.compile(r"[.!?;\n]+|\b(?:but|pero|however|sin embargo)\b")
+# ... and for the safety net's reading of an opt-in, a comma ends a part too: "Mi mamá quiere volver a recibir las
+# ofertas, ella se dio de baja por error" (the story's "baja" is no request)
+_GUARD_STORY_PARTS = re.compile(r"[.!?;,\n]+|\b(?:but|pero|however|sin embargo)\b")
 
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
@@ -306,7 +311,7 @@ class GuardedClassifier:
         if result.intent is Intent.OPT_IN:
             # an opt-in that tells how the sender opted out before ("I opted out a couple of years ago,
             # but ...", "me di de baja hace meses pero ..."): the story's opt-out words are not a request
-            body = "\n".join(part for part in STORY_PARTS.split(body)
+            body = "\n".join(part for part in _GUARD_STORY_PARTS.split(body)
                              if not tells_the_past(DIGITS.sub("0", fold(part))))
         # what the keyword baseline would call `opt_out` (a plain opt-out phrase and no opt-in one),
         # or one of the safety net's own patterns

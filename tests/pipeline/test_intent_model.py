@@ -1037,8 +1037,12 @@ def test_the_safety_net_does_not_read_the_story_of_an_earlier_opt_out_beside_an_
 
     guard = GuardedClassifier(_SaysOptIn())
     for text in ("Me di de baja hace meses pero ahora quiero las ofertas otra vez.",
-                 "I unsubscribed last year. I miss the deals, sign me back up."):
+                 "I unsubscribed last year. I miss the deals, sign me back up.",
+                 "Mi mamá quiere volver a recibir las ofertas, ella se dio de baja por error.",
+                 "That opt-out from before is void as far as I'm concerned, send me the offers."):
         assert "keywords_suggest_opt_out" not in guard.classify("", text).reasons, text
+    # ... a part after a comma that asks to opt out now is still held
+    assert "keywords_suggest_opt_out" in guard.classify("", "I want the offers back, and opt me out of texts.").reasons
     # an opt-out asked now, beside the opt-in, is still held for a person
     result = guard.classify("", "I unsubscribed last year. Remove me again, the offers are back.")
     assert result.scores["opt_out"] >= GuardedClassifier.GUARD_SCORE
