@@ -70,9 +70,17 @@ _REQUEST_CONCEPTS = _said_or_negated(
 # ... and what decides something, for the doubt before an opt-out request: a request word, a condition,
 # a "yes", a void word, not a question
 _DECIDING = (_REQUEST_CONCEPTS - _ASKED) | _said_or_negated("cond", "yes", "void")
-# ... and what leaves a long letter undecided however clearly one clause asks
 _NAMES_THE_REQUEST = _said_or_negated("stop", "remove", "refuse", "dnm", "outstate")  # ("should I opt out?" doubts it)
+# ... and what leaves a long letter undecided however clearly one clause asks
 _UNDECIDED = _said_or_negated("cond", "hedge", "void", "yes", "reverse", "outstate", "dnm")
+# An opt-in clause before a letter's clear opt-out request, when the writer turns between them ("Yo sí aproveché
+# una de sus ofertas y me gustó. Pero no quiero que me sigan mandando cosas ... retiro el consentimiento", "Hace un
+# año acepté recibir ofertas, pero ya no. Retiro el permiso"): the story before the decision, no conflict. Not an
+# additive "but also", nor a consent said "now" in the opt-in clause itself.
+_TURNS_WITHIN = re.compile(r"\b(?:but(?! also)|pero(?! tambien)|preo|pemo|however|sin embargo)\b[^.!?\n]*"
+                           r"\b(?:ya no|anymore|no more|no longer|not)\b")
+_TURN = re.compile(r"\b(?:but(?! also)|pero(?! tambien)|preo|pemo|however|sin embargo|though|aunque|now|ahora|ya no|"
+                   r"anymore)\b")
 CONFLICT_SHIFT = 0.5
 # Mail that reads unrelated as a whole but has a clause reading opt_in at REQUEST_CLAUSE_SCORE or more
 # ("Quiero suscribirme otra vez. También, ¿por qué subió mi factura?") gets the same shift: a person
@@ -140,8 +148,9 @@ _PARTIAL = re.compile(r"\b(one line|una linea|the other|la otra|el otro|part of 
                       r"(?:as (?:it is|is)|alone|the way it is|como esta|igual)\b"
                       r"|\b(?:but|pero) not? (?:for|on|para|en) (?:my|the|our|mi|la|el|nuestra)\b")
 # ... or keeps part of what it stops: "stop using my info for ads, but the loyalty emails can stay",
-# "sáquenme de la publicidad pero sí quiero el boletín"
-_KEEPS_PART = re.compile(r"\b(?:but|pero|though|aunque)\b[^.!?\n]{0,60}?\b(?:can stay|can remain|(?:is|are) (?:fine|ok|okay|welcome)|"
+# "sáquenme de la publicidad pero sí quiero el boletín" (not "pero no quiero que me sigan mandando cosas")
+_KEEPS_PART = re.compile(r"\b(?:but|pero|though|aunque)\b(?:(?!\b(?:no|not|never|nunca)\b)[^.!?\n]){0,60}?"
+                         r"\b(?:can stay|can remain|(?:is|are) (?:fine|ok|okay|welcome)|"
                          r"can (?:continue|keep)|si (?:quiero|me interesa|me gusta)|pueden seguir|sigan)\b")
 # ... or opts one line or person in and another out: "Please opt my line in but my daughter's line out",
 # "opt me out and leave my husband in"
@@ -1500,9 +1509,14 @@ class SpacyIntentClassifier:
         topic = list(map(_names_a_topic_only, docs))
         # ... and so does a clause that turns to another topic ("Also, do you buy back old phones?")
         other = [_turns_to_another_topic(doc.split("\n\n", 1)[0], words) for words, doc in zip(said, docs)]
+        settled = max((i for i, c in enumerate(cats) if c[Intent.OPT_OUT.value] >= LETTER_REQUEST_SCORE), default=-1) \
+            if best == Intent.OPT_OUT.value and not _CHANGE_OF_MIND.search(normalize(text)) else -1
         read = {label for label in _CONFLICTING
                 if any(c[label] >= CONFLICT_SCORE and (label == best or not (t or o or x))
-                       and not (label == Intent.AMBIGUOUS.value and a) for c, t, a, o, x in zip(cats, told, aside, topic, other))}
+                       and not (label == Intent.AMBIGUOUS.value and a)
+                       and not (label == Intent.OPT_IN.value and i < settled and (_TURNS_WITHIN.search(docs[i]) or any(
+                           _TURN.search(doc) for doc in docs[i + 1:settled + 1])))
+                       for i, (c, t, a, o, x) in enumerate(zip(cats, told, aside, topic, other)))}
         if len(read) >= 2:
             return True
         if best == Intent.OPT_OUT.value and Intent.OPT_IN.value in read:

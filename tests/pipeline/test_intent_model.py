@@ -639,6 +639,21 @@ def test_revoking_an_earlier_request_sets_it_aside_whichever_way_it_went() -> No
     assert "c_stop" in intent_model.concepts(intent_model.normalize("I withdraw my consent to marketing."))
 
 
+def test_an_opt_in_told_before_a_turn_to_a_clear_opt_out_is_the_story() -> None:
+    rules = [("retiro el consentimiento", {"opt_out": 0.95, "opt_in": 0.05}), ("retiro lo que", {"opt_out": 0.95}),
+             ("aproveche", {"opt_in": 0.92, "opt_out": 0.08}), ("de acuerdo", {"opt_in": 0.92, "opt_out": 0.08}),
+             ("no quiero", {"opt_out": 0.87, "opt_in": 0.13})]
+    model = _ByWords(rules, {"unrelated": 1.0}).real
+    turned = ("Yo sí aproveché una de sus ofertas y me gustó. Pero no quiero que me sigan mandando cosas. "
+              "Por ahora retiro el consentimiento y pido que me quiten de las promociones.")
+    assert model.classify("", turned).intent is Intent.OPT_OUT
+    # without a turn between them, the opt-in beside the opt-out is a conflict ("Retiro lo que les dije" takes
+    # back an earlier refusal)
+    unturned = ("Estoy de acuerdo con que utilicen mi información para ofrecerme planes. "
+                "Retiro lo que les dije en noviembre sobre no participar.")
+    assert "model:intent clauses_conflict" in model.classify("", unturned).reasons
+
+
 def test_a_question_before_the_last_opt_out_request_was_decided_after_it() -> None:
     rules = [("opt me out", {"opt_out": 1.0}), ("asking permission", {"ambiguous": 0.99, "opt_out": 0.01})]
     model = _ByWords(rules, {"opt_out": 0.9, "ambiguous": 0.1}).real
