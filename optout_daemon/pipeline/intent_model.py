@@ -165,6 +165,11 @@ _OPT_IN_EXCEPT = re.compile(r"\b(?:but|pero|except|excepto|aunque)\b[^.!?\n]{0,4
 _POLITE_IF = re.compile(r"\b(?:if|si|sicond) (?:(?:me|nos) )?(?:you|u|it'?s|es|that'?s|possible|posible|usted|ustedes|"
                         r"pueden|puede|podrian|podria|hacen|hace|would|could|needed|necessary|required|need|necesario|"
                         r"necesitan|lo necesitan|hace falta)\b")
+# ... nor is an apology's or a wrong address's "if" ("sorry if my last email was not clear", "if this is where I say
+# no to the marketing thing, then no", "perdón si no es el correo correcto"), nor "while I'm here"
+_ASIDE_IF = re.compile(r"\b(?:sorry|apologies|apologize|perdon|perdone|perdonen|disculpe|disculpen|disculpa) (?:if|si|sicond)\b|"
+                       r"\b(?:if|si|sicond) (?:this|that|esto|este|esta) (?:is|es) (?:not )?(?:where|the (?:right|wrong)|"
+                       r"el (?:lugar|correo)|la direccion)\b|\bwhile i'?m here\b|\bwhile i am here\b")
 # ... nor is an "if" that asks whether ("I don't know if you were part of the breach", "no sé si", "the rep asked
 # if it was ok"), concedes ("opt me out, even if I lose the offers", "aun si pierdo el descuento") or sets
 # nothing ("if that means anything", "if it helps"): normalize() makes them "whether" and "regardless"
@@ -959,7 +964,7 @@ def _sets_a_condition(model_text: str, text_features: str) -> bool:
         return False
     # (a condition that only threatens is none: features() made it "ifthreat"; what is quoted inside a
     # sentence, "hey! you qualify", ends no sentence)
-    said = QUOTED.sub("quote", _POLITE_IF.sub("polite", normalize(model_text)))
+    said = QUOTED.sub("quote", _POLITE_IF.sub("polite", _ASIDE_IF.sub("aside", normalize(model_text))))
     return any(_CONDITION.search(f) for f in map(features, _SENTENCES.split(said)) if not _REPORTED.search(f)
                and not _condition_aside(f))
 
