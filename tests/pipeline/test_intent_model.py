@@ -701,7 +701,10 @@ def test_an_opt_out_that_sets_a_condition_goes_to_a_person_a_polite_if_does_not(
                          "opt_out_with_a_condition")
     for text in ("I would be grateful if you would exclude my account from all promotional use of my information.",
                  "Opt me out, I live in Texas.", "I opted in by mistake, opt me out and my wife too.",
-                 "Please opt me out if possible.", "Sáquenme de la publicidad, si es posible."):
+                 "Please opt me out if possible.", "Sáquenme de la publicidad, si es posible.",
+                 "Yes, I want to opt out. Sorry if my last email was not clear.",
+                 "If this is where I say no to the marketing thing, then no. Remove me.",
+                 "Sorry, wrong address. Anyway, while I'm here: no promotional calls anymore please."):
         assert model.classify("", text).intent is Intent.OPT_OUT, text
     # an "if" that asks whether, concedes, or sets nothing is no condition
     for text in ("I don't know if you were part of the breach, but I withdraw my consent to marketing.",
