@@ -187,6 +187,16 @@ def _no_condition(m: re.Match[str]) -> str:
 # ... nor is the notice's own condition, told: "Your notice says you use CPNI for marketing unless I opt out"
 _REPORTED = re.compile(r"\b(?:notice|letter|email|mail|policy|it|carta|aviso|correo)\s+(?:que\s+)?(?:says|said|states|stated|dice|decia|"
                        r"menciona)\b")
+# ... and what a letter is telling ("Qué maravilla, otra carta explicándome que pueden usar mis llamadas para
+# ofrecerme productos", "another email saying you may use my records"): the carrier's words, told
+_LETTER_TELLS = re.compile(r"\b(?:notice|letter|e-?mail|mail|message|carta|aviso|correo|mensaje)\s+(?:\w+\s+){0,2}?"
+                           r"(?:explicandome|explicandonos|explicando|diciendome|diciendonos|diciendo|informandome|"
+                           r"informando|avisandome|saying|telling me|telling us|explaining)\b")
+# A routing remark after a request ("si no se puede por aquí díganme a dónde escribo", "if this isn't the right
+# place, tell me where to send it") doubts nothing about it
+_ROUTING = re.compile(r"\b(?:si no se puede|si no es) (?:por )?(?:aqui|este correo|asi)\b|\ba donde (?:escribo|mando|llamo)\b|"
+                      r"\bif (?:this|it) (?:is not|isn't|can ?not|can't|cannot) (?:\w+ ){0,3}?(?:here|the right|by email)\b|"
+                      r"\bwhere (?:do|should|can) i (?:send|write|go)\b")
 # A clause ends at a sentence mark, except a point inside a number ("757.440.578") or after "no" before
 # a number ("acct no. 757", "No. de cuenta 6260": a bare "acct no" clause read like a refusal).
 _CLAUSE_BREAKS = (r"(?!(?<=\d)\.\d|(?<=\bno)\.\s*(?:de\s+\w+\s*)?[#:\d])[.!?;\n]+\s*"
@@ -1428,7 +1438,7 @@ class SpacyIntentClassifier:
         # may not read as `ambiguous` against the request beside it
         cats = [{**cats, Intent.AMBIGUOUS.value: 0.0} if _names_a_topic_only(doc) else cats
                 for doc, cats in zip(docs, self._scores(docs))]
-        return cats, [_told(f.split("\n\n", 1)[0]) for _, f in said], docs
+        return cats, [_told(f.split("\n\n", 1)[0]) or bool(_LETTER_TELLS.search(f)) for _, f in said], docs
 
     def _request_clause(self, text: str, text_features: str, subject: str = "") -> str:
         """The reason to show unrelated mail to a person: a clause of it reads as a request. An opt-out
@@ -1505,7 +1515,7 @@ class SpacyIntentClassifier:
         # you still using my info?") beside an opt-out
         aside = [(len(cats) >= CONFLICT_LONG_CLAUSES and not words & _REQUEST_CONCEPTS)
                  or (i < last and (not words & _DECIDING or (bool(words & _ASKED) and not words & _NAMES_THE_REQUEST)))
-                 or bool(_REPORTED.search(doc))
+                 or bool(_REPORTED.search(doc)) or bool(_ROUTING.search(doc))
                  or (best == Intent.OPT_OUT.value and bool(_COMPLAINT_QUESTION.match(doc)))
                  for i, (words, doc) in enumerate(zip(said, docs))]
         # two of opt_out / opt_in / ambiguous each read clearly in some clause (no clause can be two)

@@ -654,6 +654,17 @@ def test_an_opt_in_told_before_a_turn_to_a_clear_opt_out_is_the_story() -> None:
     assert "model:intent clauses_conflict" in model.classify("", unturned).reasons
 
 
+def test_what_a_letter_tells_and_where_to_write_are_no_conflict_with_an_opt_out() -> None:
+    rules = [("me niego", {"opt_out": 0.95, "opt_in": 0.05}), ("denme de baja", {"opt_out": 0.95}),
+             ("carta", {"opt_in": 0.9, "opt_out": 0.1}), ("borrenme", {"opt_out": 0.9, "opt_in": 0.1}),
+             ("ninguna oferta", {"opt_out": 0.99}), ("donde escribo", {"ambiguous": 0.97, "opt_out": 0.03})]
+    model = _ByWords(rules, {"unrelated": 1.0}).real
+    for text in ("Qué maravilla, otra carta explicándome que pueden usar mis llamadas para ofrecerme productos. "
+                 "Me niego. Bórrenme de sus campañas.",
+                 "No quiero ninguna oferta. Denme de baja. Si no se puede por aquí díganme a dónde escribo."):
+        assert model.classify("", text).intent is Intent.OPT_OUT, text
+
+
 def test_a_question_before_the_last_opt_out_request_was_decided_after_it() -> None:
     rules = [("opt me out", {"opt_out": 1.0}), ("asking permission", {"ambiguous": 0.99, "opt_out": 0.01})]
     model = _ByWords(rules, {"opt_out": 0.9, "ambiguous": 0.1}).real
