@@ -169,7 +169,8 @@ _POLITE_IF = re.compile(r"\b(?:if|si|sicond) (?:(?:me|nos) )?(?:you|u|it'?s|es|t
 # no to the marketing thing, then no", "perdón si no es el correo correcto"), nor "while I'm here"
 _ASIDE_IF = re.compile(r"\b(?:sorry|apologies|apologize|perdon|perdone|perdonen|disculpe|disculpen|disculpa) (?:if|si|sicond)\b|"
                        r"\b(?:if|si|sicond) (?:this|that|esto|este|esta) (?:is|es) (?:not )?(?:where|the (?:right|wrong)|"
-                       r"el (?:lugar|correo)|la direccion)\b|\bwhile i'?m here\b|\bwhile i am here\b")
+                       r"el (?:lugar|correo)|la direccion)\b|\bwhile i'?m here\b|\bwhile i am here\b|"
+                       r"\b(?:si|sicond) no (?:se puede|es) (?:por )?(?:aqui|este correo|asi)\b")
 # ... nor is an "if" that asks whether ("I don't know if you were part of the breach", "no sé si", "the rep asked
 # if it was ok"), concedes ("opt me out, even if I lose the offers", "aun si pierdo el descuento") or sets
 # nothing ("if that means anything", "if it helps"): normalize() makes them "whether" and "regardless"
@@ -194,7 +195,7 @@ _LETTER_TELLS = re.compile(r"\b(?:notice|letter|e-?mail|mail|message|carta|aviso
                            r"informando|avisandome|saying|telling me|telling us|explaining)\b")
 # A routing remark after a request ("si no se puede por aquí díganme a dónde escribo", "if this isn't the right
 # place, tell me where to send it") doubts nothing about it
-_ROUTING = re.compile(r"\b(?:si no se puede|si no es) (?:por )?(?:aqui|este correo|asi)\b|\ba donde (?:escribo|mando|llamo)\b|"
+_ROUTING = re.compile(r"\b(?:si|sicond) no (?:se puede|es) (?:por )?(?:aqui|este correo|asi)\b|\ba donde (?:escribo|mando|llamo)\b|"
                       r"\bif (?:this|it) (?:is not|isn't|can ?not|can't|cannot) (?:\w+ ){0,3}?(?:here|the right|by email)\b|"
                       r"\bwhere (?:do|should|can) i (?:send|write|go)\b")
 # A clause ends at a sentence mark, except a point inside a number ("757.440.578") or after "no" before
