@@ -840,7 +840,10 @@ def _asks_to_stop(text_features: str) -> bool:
     if "c_reverse" in singles:
         return False
     last_stop = max((i for i, t in enumerate(singles) if t in _STOP_CONCEPTS), default=-1)
-    last_go_on = max((i for i, t in enumerate(singles) if t in _GO_ON_CONCEPTS), default=-1)
+    # (the consent a stop or remove word takes away is the object of the stop: "Please remove my consent for using
+    # my account info for offers", "revoke my consent")
+    last_go_on = max((i for i, t in enumerate(singles) if t in _GO_ON_CONCEPTS
+                      and not (t == "c_consent" and i and singles[i - 1] in _STOP_CONCEPTS)), default=-1)
     return last_stop > last_go_on
 
 

@@ -555,6 +555,11 @@ def test_an_opt_in_answer_that_ends_on_a_stop_request_goes_to_a_person(model) ->
     assert intent_model._asks_to_stop(intent_model.features("offers were ok but restrict my info now"))
     assert not intent_model._asks_to_stop(intent_model.features("I opted out by mistake, opt me back in"))
     assert not intent_model._asks_to_stop(intent_model.features("please stop excluding me from the offers"))
+    # the consent a stop or remove word takes away is what it stops, not a grant after it
+    for text in ("I said yes to be polite. I want to take that back. Please remove my consent for using my account "
+                 "info for offers.", "revoke my consent"):
+        assert intent_model._asks_to_stop(intent_model.features(text)), text
+    assert not intent_model._asks_to_stop(intent_model.features("remove my restriction, I consent again"))
 
 
 def _assert_for_a_person(model, texts: tuple[str, ...], reason: str) -> None:  # noqa: ANN001
