@@ -167,10 +167,10 @@ _POLITE_IF = re.compile(r"\b(?:if|si|sicond) (?:(?:me|nos) )?(?:you|u|it'?s|es|t
                         r"necesitan|lo necesitan|hace falta)\b")
 # ... nor is an apology's or a wrong address's "if" ("sorry if my last email was not clear", "if this is where I say
 # no to the marketing thing, then no", "perdón si no es el correo correcto"), nor "while I'm here"
+_NOT_HERE = r"\b(?:si|sicond) no (?:se puede|es) (?:por )?(?:aqui|este correo|asi)\b"  # "si no se puede por aquí"
 _ASIDE_IF = re.compile(r"\b(?:sorry|apologies|apologize|perdon|perdone|perdonen|disculpe|disculpen|disculpa) (?:if|si|sicond)\b|"
                        r"\b(?:if|si|sicond) (?:this|that|esto|este|esta) (?:is|es) (?:not )?(?:where|the (?:right|wrong)|"
-                       r"el (?:lugar|correo)|la direccion)\b|\bwhile i'?m here\b|\bwhile i am here\b|"
-                       r"\b(?:si|sicond) no (?:se puede|es) (?:por )?(?:aqui|este correo|asi)\b")
+                       rf"el (?:lugar|correo)|la direccion)\b|\bwhile i'?m here\b|\bwhile i am here\b|{_NOT_HERE}")
 # ... nor is an "if" that asks whether ("I don't know if you were part of the breach", "no sé si", "the rep asked
 # if it was ok"), concedes ("opt me out, even if I lose the offers", "aun si pierdo el descuento") or sets
 # nothing ("if that means anything", "if it helps"): normalize() makes them "whether" and "regardless"
@@ -195,7 +195,7 @@ _LETTER_TELLS = re.compile(r"\b(?:notice|letter|e-?mail|mail|message|carta|aviso
                            r"informando|avisandome|saying|telling me|telling us|explaining)\b")
 # A routing remark after a request ("si no se puede por aquí díganme a dónde escribo", "if this isn't the right
 # place, tell me where to send it") doubts nothing about it
-_ROUTING = re.compile(r"\b(?:si|sicond) no (?:se puede|es) (?:por )?(?:aqui|este correo|asi)\b|\ba donde (?:escribo|mando|llamo)\b|"
+_ROUTING = re.compile(rf"{_NOT_HERE}|\ba donde (?:escribo|mando|llamo)\b|"
                       r"\bif (?:this|it) (?:is not|isn't|can ?not|can't|cannot) (?:\w+ ){0,3}?(?:here|the right|by email)\b|"
                       r"\bwhere (?:do|should|can) i (?:send|write|go)\b")
 # A clause ends at a sentence mark, except a point inside a number ("757.440.578") or after "no" before
@@ -987,7 +987,7 @@ def _condition_aside(sentence_features: str) -> bool:
     """A sentence whose condition is about something else: it turns to another topic ("Also our second line has
     had static, a tech needs to look at it")."""
     normalized = sentence_features.rsplit("\n\n", 1)[0]
-    singles = {c for c in _concept_words(sentence_features)} - {"c_cond", "c_ncond"}
+    singles = set(_concept_words(sentence_features)) - {"c_cond", "c_ncond"}
     return _turns_to_another_topic(normalized, singles)
 
 
@@ -1310,7 +1310,8 @@ class SpacyIntentClassifier:
         elif best == Intent.OPT_OUT.value and _ASKS_NOTHING.search(text_features):
             # "I'm not asking anything of your marketing department", "no les pido nada": the writer says so
             reason = "model:intent opt_out_asks_nothing"
-        elif best == Intent.OPT_OUT.value and (_only_asks(text_features) or _asks_whether(text_features.rsplit("\n\n", 1)[0])):
+        elif best == Intent.OPT_OUT.value and (_only_asks(text_features)
+                                               or _asks_whether(text_features.rsplit("\n\n", 1)[0])):
             # "¿Tengo activada la opción de publicidad? No me acuerdo qué escogí": a question, no request
             reason = "model:intent opt_out_only_asks"
         elif best == Intent.OPT_OUT.value and _FOOTER.search(text_features):
@@ -1528,8 +1529,10 @@ class SpacyIntentClassifier:
         topic = list(map(_names_a_topic_only, docs))
         # ... and so does a clause that turns to another topic ("Also, do you buy back old phones?")
         other = [_turns_to_another_topic(doc.split("\n\n", 1)[0], words) for words, doc in zip(said, docs)]
-        settled = max((i for i, c in enumerate(cats) if c[Intent.OPT_OUT.value] >= LETTER_REQUEST_SCORE), default=-1) \
-            if best == Intent.OPT_OUT.value and not _CHANGE_OF_MIND.search(normalize(text)) else -1
+        settled = -1  # (only an opt-out answer beside a clear opt-in clause needs it, and the whole text read again)
+        if best == Intent.OPT_OUT.value and any(c[Intent.OPT_IN.value] >= CONFLICT_SCORE for c in cats) \
+                and not _CHANGE_OF_MIND.search(normalize(text)):
+            settled = max((i for i, c in enumerate(cats) if c[Intent.OPT_OUT.value] >= LETTER_REQUEST_SCORE), default=-1)
         read = {label for label in _CONFLICTING
                 if any(c[label] >= CONFLICT_SCORE and (label == best or not (t or o or x))
                        and not (label == Intent.AMBIGUOUS.value and a)
