@@ -190,7 +190,7 @@ _REPORTED = re.compile(r"\b(?:notice|letter|email|mail|policy|it|carta|aviso|cor
                        r"menciona)\b")
 # ... and what a letter is telling ("Qué maravilla, otra carta explicándome que pueden usar mis llamadas para
 # ofrecerme productos", "another email saying you may use my records"): the carrier's words, told
-_LETTER_TELLS = re.compile(r"\b(?:notice|letter|e-?mail|mail|message|carta|aviso|correo|mensaje)\s+(?:\w+\s+){0,2}?"
+_LETTER_TELLS = re.compile(r"\b(?:notice|letter|e-?mail|mail|message|paper|carta|aviso|correo|mensaje|papel)\s+(?:\w+\s+){0,2}?"
                            r"(?:explicandome|explicandonos|explicando|diciendome|diciendonos|diciendo|informandome|"
                            r"informando|avisandome|saying|telling me|telling us|explaining)\b")
 # A routing remark after a request ("si no se puede por aquí díganme a dónde escribo", "if this isn't the right
@@ -972,7 +972,12 @@ def _only_asks(text_features: str) -> bool:
 def _sets_a_condition(model_text: str, text_features: str) -> bool:
     """The message sets a condition or a limit on its request (a `cond` concept, a polite "if" aside), or
     asks for part of it."""
-    if _PARTIAL.search(text_features) or _KEEPS_PART.search(text_features) or _IN_AND_OUT.search(text_features):
+    if _KEEPS_PART.search(text_features) or _IN_AND_OUT.search(text_features):
+        return True
+    if _PARTIAL.search(text_features) and any(
+            _PARTIAL.search(f) and set(_concept_words(f)) & _ASKS_FOR_PART
+            for f in map(features, _SENTENCES.split(normalize(model_text)))):
+        # (a sentence that only tells the account, "cada uno tiene una línea de la cuenta empresarial", asks for no part)
         return True
     if not _CONDITION.search(text_features):
         return False
@@ -980,7 +985,11 @@ def _sets_a_condition(model_text: str, text_features: str) -> bool:
     # sentence, "hey! you qualify", ends no sentence)
     said = QUOTED.sub("quote", _POLITE_IF.sub("polite", _ASIDE_IF.sub("aside", normalize(model_text))))
     return any(_CONDITION.search(f) for f in map(features, _SENTENCES.split(said)) if not _REPORTED.search(f)
-               and not _condition_aside(f))
+               and not _LETTER_TELLS.search(f) and not _condition_aside(f))
+
+
+# a sentence that asks for part holds one of these ("But not for my wife's line": its "not")
+_ASKS_FOR_PART = _REQUEST_CONCEPTS - _ASKED | {"c_mkt", "c_nmkt", "c_spam", "c_neg", "c_cond", "c_ncond"}
 
 
 def _condition_aside(sentence_features: str) -> bool:

@@ -720,7 +720,10 @@ def test_an_opt_out_that_sets_a_condition_goes_to_a_person_a_polite_if_does_not(
                  "Please opt me out if possible.", "Sáquenme de la publicidad, si es posible.",
                  "Yes, I want to opt out. Sorry if my last email was not clear.",
                  "If this is where I say no to the marketing thing, then no. Remove me.",
-                 "Sorry, wrong address. Anyway, while I'm here: no promotional calls anymore please."):
+                 "Sorry, wrong address. Anyway, while I'm here: no promotional calls anymore please.",
+                 "I got a paper saying you will use my phone records unless I email you. Please do not use my records.",
+                 "Tengo una empresa y cada uno tiene una línea de la cuenta. No autorizo que usen la información para "
+                 "marketing."):
         assert model.classify("", text).intent is Intent.OPT_OUT, text
     # an "if" that asks whether, concedes, or sets nothing is no condition
     for text in ("I don't know if you were part of the breach, but I withdraw my consent to marketing.",
