@@ -77,10 +77,9 @@ _UNDECIDED = _said_or_negated("cond", "hedge", "void", "yes", "reverse", "outsta
 # una de sus ofertas y me gustó. Pero no quiero que me sigan mandando cosas ... retiro el consentimiento", "Hace un
 # año acepté recibir ofertas, pero ya no. Retiro el permiso"): the story before the decision, no conflict. Not an
 # additive "but also", nor a consent said "now" in the opt-in clause itself.
-_TURNS_WITHIN = re.compile(r"\b(?:but(?! also)|pero(?! tambien)|preo|pemo|however|sin embargo)\b[^.!?\n]*"
-                           r"\b(?:ya no|anymore|no more|no longer|not)\b")
-_TURN = re.compile(r"\b(?:but(?! also)|pero(?! tambien)|preo|pemo|however|sin embargo|though|aunque|now|ahora|ya no|"
-                   r"anymore)\b")
+_CONTRAST = r"but(?! also)|pero(?! tambien)|preo|pemo|however|sin embargo"
+_TURNS_WITHIN = re.compile(rf"\b(?:{_CONTRAST})\b[^.!?\n]*\b(?:ya no|anymore|no more|no longer|not)\b")
+_TURN = re.compile(rf"\b(?:{_CONTRAST}|though|aunque|now|ahora|ya no|anymore)\b")
 CONFLICT_SHIFT = 0.5
 # Mail that reads unrelated as a whole but has a clause reading opt_in at REQUEST_CLAUSE_SCORE or more
 # ("Quiero suscribirme otra vez. También, ¿por qué subió mi factura?") gets the same shift: a person
@@ -949,6 +948,8 @@ def _asks_whether(normalized: str) -> bool:
     """Every sentence that holds a stop or remove word asks whether, before that word: "could you tell us whether
     an opt-out applies to all 12 lines", "I'd like to know if opting out changes my plan" (normalize() makes
     such an "if" "whether"): a question about the opt-out, not a request for it."""
+    if "whether" not in normalized and not any(noun in normalized for noun in _QUESTION_NOUNS):
+        return False  # (most opt-out answers: no sentence can ask whether)
     asked = False
     for sentence in _SENTENCES.split(normalized):
         words = _WORD_OR_MARK.findall(sentence)
@@ -974,16 +975,18 @@ def _sets_a_condition(model_text: str, text_features: str) -> bool:
     asks for part of it."""
     if _KEEPS_PART.search(text_features) or _IN_AND_OUT.search(text_features):
         return True
-    if _PARTIAL.search(text_features) and any(
-            _PARTIAL.search(f) and set(_concept_words(f)) & _ASKS_FOR_PART
-            for f in map(features, _SENTENCES.split(normalize(model_text)))):
-        # (a sentence that only tells the account, "cada uno tiene una línea de la cuenta empresarial", asks for no part)
-        return True
+    normalized = ""
+    if _PARTIAL.search(text_features):
+        normalized = normalize(model_text)
+        if any(_PARTIAL.search(f) and set(_concept_words(f)) & _ASKS_FOR_PART
+               for f in map(features, _SENTENCES.split(normalized))):
+            # (a sentence that only tells the account, "cada uno tiene una línea de la cuenta empresarial", asks for no part)
+            return True
     if not _CONDITION.search(text_features):
         return False
     # (a condition that only threatens is none: features() made it "ifthreat"; what is quoted inside a
     # sentence, "hey! you qualify", ends no sentence)
-    said = QUOTED.sub("quote", _POLITE_IF.sub("polite", _ASIDE_IF.sub("aside", normalize(model_text))))
+    said = QUOTED.sub("quote", _POLITE_IF.sub("polite", _ASIDE_IF.sub("aside", normalized or normalize(model_text))))
     return any(_CONDITION.search(f) for f in map(features, _SENTENCES.split(said)) if not _REPORTED.search(f)
                and not _LETTER_TELLS.search(f) and not _condition_aside(f))
 
