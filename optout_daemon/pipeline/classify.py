@@ -165,7 +165,9 @@ class KeywordClassifier:
 # and the safety net below for an opt-in answer).
 _TOLD = re.compile(
     r"\b(?:opted|unsubscribed|e-?mailed|wrote|sent|asked|requested|told|called|phoned|signed|clicked|replied|"
-    r"chose|decided|submitted|agreed|said|did|had|was|were|got|went|tried|ago|previously|already|"
+    # ("said information", "said account": the legal adjective tells nothing)
+    r"chose|decided|submitted|agreed|said(?! (?:information|info|data|account|records|usage|use|company|notice|letter|"
+    r"request|services?|lines?)\b)|did|had|was|were|got|went|tried|ago|previously|already|"
     r"took|taken|removed|dropped|kicked|switched|from before|de antes|"
     r"last (?:year|month|week|spring|summer|fall|autumn|winter|time)|back in|a while back|in the past|"
     r"me di|se dio|nos dimos|pedi|pidio|pidieron|solicite|escribi|escribio|les dije|dije|dijo|hice|hizo|"
@@ -181,7 +183,7 @@ _ASKS_NOW = re.compile(
     r"\b(?:please|pls|plz|kindly|(?<!did not )(?<!did )wants?|(?:(?<=would )|(?<='d )|(?<=\bid )|(?<=\bi )|(?<=\bwe ))like|"
     r"need|needs|can|could|will|would|should|"
     # ("opt" after a determiner is the noun: "that opt-out from before is void")
-    r"must|(?<!to )let|make|put|take|add|keep|sign|(?<!to )(?<!the )(?<!that )(?<!this )(?<!my )(?<!your )opt|"
+    r"must|(?<!to )let|make|put|take|add|keep|(?<!had me )(?<!made me )sign|(?<!to )(?<!the )(?<!that )(?<!this )(?<!my )(?<!your )opt|"
     r"stop|quiere|quieren|remove|do not|don[’']?t|quit|cancel|undo|reinstate|restore|"
     r"quiero|queremos|quisiera|deseo|deseamos|necesito|por favor|porfa|favor|pueden|puede|podrian|podria|"
     r"pido|pedimos|solicito|dejen|paren|no me(?! llega| llego| [a-z]*(?:aran|ieran|aban|ian)\b)|"
@@ -253,7 +255,9 @@ _REPORTED_SPEECH = re.compile(r"\b(?:saying|diciendo)\b.*|\b(?:email|e-mail|mess
                               r"called|phoned|texted)\b[^.]{0,30}?"
                               r"\basking\b[^,;]*|\b(?:replied|texted|typed|respondi|respondimos|conteste|contestamos)\s+[\"']?\w+|"
                               r"\basked (?:(?:you|them|him|her|us|me|the \w+) )?to\b.*|\b(?:dice|decia|dicen|decian) que\b.*|"
-                              r"\b(?:said|that) (?=(?:you|they) (?:could|can|may)\b)[^.]*")
+                              r"\b(?:said|that) (?=(?:you|they) (?:could|can|may)\b)[^.]*|"
+                              # "last week I emailed and said opt me out": what that email said
+                              r"\b(?:e-?mailed|wrote|called|texted|phoned|replied)(?: you| in)? and (?:said|asked|told you)\b.*")
 
 
 # a request reported in the past subjunctive ("el año pasado pedimos que no se usara nuestra información", "la empresa

@@ -163,7 +163,7 @@ _OPT_IN_EXCEPT = re.compile(r"\b(?:but|pero|except|excepto|aunque)\b[^.!?\n]{0,4
                             r"celular|number|numero|device|dispositivo|texts?|calls?|e?mails?|mensajes|llamadas|correos)\b")
 _POLITE_IF = re.compile(r"\b(?:if|si|sicond) (?:(?:me|nos) )?(?:you|u|it'?s|es|that'?s|possible|posible|usted|ustedes|"
                         r"pueden|puede|podrian|podria|hacen|hace|would|could|needed|necessary|required|need|necesario|"
-                        r"necesitan|lo necesitan|hace falta)\b")
+                        r"necesitan|lo necesitan|hace falta|necesitais|necesitas|necesita|requieren|requiere)\b")
 # ... nor is an apology's or a wrong address's "if" ("sorry if my last email was not clear", "if this is where I say
 # no to the marketing thing, then no", "perdón si no es el correo correcto"), nor "while I'm here"
 _NOT_HERE = r"\b(?:si|sicond) no (?:se puede|es) (?:por )?(?:aqui|este correo|asi)\b"  # "si no se puede por aquí"
@@ -192,6 +192,12 @@ _REPORTED = re.compile(r"\b(?:notice|letter|email|mail|policy|it|carta|aviso|cor
 _LETTER_TELLS = re.compile(r"\b(?:notice|letter|e-?mail|mail|message|paper|carta|aviso|correo|mensaje|papel)\s+(?:\w+\s+){0,2}?"
                            r"(?:explicandome|explicandonos|explicando|diciendome|diciendonos|diciendo|informandome|"
                            r"informando|avisandome|saying|telling me|telling us|explaining)\b")
+# An offer of what else may be needed ("If you need a signature from one of the partners, let me know and I'll get it to
+# you", "Si necesitáis algún documento, decidme cuál"): a courtesy beside the request, no doubt about it
+_OFFER = re.compile(r"\b(?:if|si|sicond|polite) (?:you |u |ustedes |usted )?(?:need|needs|require|requires|necesitan|necesitais|"
+                    r"necesita|necesitas|requieren|requiere)\b[^.!?\n]{0,80}?\b(?:let me know|let us know|contact me|call me|"
+                    r"e-?mail me|reach me|i'?ll|i will|we'?ll|we will|just ask|happy to|avisenme|avisen|avisadme|avisame|"
+                    r"diganme|decidme|digame|dime|me avisan|me dicen|me llaman|con gusto|escribanme|quedo)\b")
 # A routing remark after a request ("si no se puede por aquí díganme a dónde escribo", "if this isn't the right
 # place, tell me where to send it") doubts nothing about it
 _ROUTING = re.compile(rf"{_NOT_HERE}|\ba donde (?:escribo|mando|llamo)\b|"
@@ -1532,7 +1538,7 @@ class SpacyIntentClassifier:
         # you still using my info?") beside an opt-out
         aside = [(len(cats) >= CONFLICT_LONG_CLAUSES and not words & _REQUEST_CONCEPTS)
                  or (i < last and (not words & _DECIDING or (bool(words & _ASKED) and not words & _NAMES_THE_REQUEST)))
-                 or bool(_REPORTED.search(doc)) or bool(_ROUTING.search(doc))
+                 or bool(_REPORTED.search(doc)) or bool(_ROUTING.search(doc)) or bool(_OFFER.search(doc))
                  or (best == Intent.OPT_OUT.value and bool(_COMPLAINT_QUESTION.match(doc)))
                  for i, (words, doc) in enumerate(zip(said, docs))]
         # two of opt_out / opt_in / ambiguous each read clearly in some clause (no clause can be two)
