@@ -166,13 +166,13 @@ class KeywordClassifier:
 _TOLD = re.compile(
     r"\b(?:opted|unsubscribed|e-?mailed|wrote|sent|asked|requested|told|called|phoned|signed|clicked|replied|"
     # ("said information", "said account": the legal adjective tells nothing)
-    r"chose|decided|submitted|agreed|said(?! (?:information|info|data|account|records|usage|use|company|notice|letter|"
+    r"chose|decided|submitted|agreed|replied|texted|typed|answered|said(?! (?:information|info|data|account|records|usage|use|company|notice|letter|"
     r"request|services?|lines?)\b)|did|had|was|were|got|went|tried|ago|previously|already|"
     r"took|taken|removed|dropped|kicked|switched|from before|de antes|"
     r"last (?:year|month|week|spring|summer|fall|autumn|winter|time)|back in|a while back|in the past|"
     r"me di|se dio|nos dimos|pedi|pidio|pidieron|solicite|escribi|escribio|les dije|dije|dijo|hice|hizo|"
     r"this morning|earlier today|esta manana|hoy temprano|sin querer|por error|por equivocacion|by mistake|by accident|"
-    r"accidentally|respondi|respondimos|conteste|contestamos|"
+    r"accidentally|respondi|respondimos|respondio|respondieron|conteste|contestamos|contesto|contestaron|escribieron|"
     r"received|recibi|recibimos|(?:me|nos) llego|(?:me|nos|lo|la) (?:registro|inscribio|anoto|apunto|suscribio)|"
     r"me exclui|se excluyo|me borre|me inscribi|me suscribi|opte|optamos|decidi|decidio|habia|habiamos|"
     r"hace (?:un|una|unos|unas|0|dos|tres|cuatro|varios|varias|mucho|poco|tiempo|meses|anos|semanas|dias)|"

@@ -908,6 +908,7 @@ _BARE_REQUESTS = ({"c_stop"}, {"c_remove"}, {"c_refuse"})
 # quiero los descuentos"; but "I don't want to unsubscribe, I need help with my voicemail" is support)
 _WANTS_MARKETING = frozenset(("c_mkt", "c_spam", "c_consent", "c_keep", "c_add", "c_again"))
 BARE_REQUEST_WORDS = 3
+_REPLY_SUBJECT = re.compile(r"\s*(?:re|fw|fwd|rv|res|aw)\s*:", re.I)  # a reply's or a forward's subject quotes another
 # ... or the answer to the notice given in so many words, after something else ("me piden mi nip es verdad
 # mi respuesta es sí"): a "yes" alone reads as a doubt, but the answer is the customer's
 _ANSWERS_YES = re.compile(r"\b(?:mi respuesta|my (?:answer|response|reply))\b[^.!?\n]{0,30}?\b(?:es|is)(?: que)? (?:si|yes|sicond|sipolite)\b")
@@ -1067,7 +1068,9 @@ def _said_now(text: str, stops_told: bool = False) -> str:
                      and not _turns_to_another_topic(folded))
 
 
-_TOLD_BEFORE = frozenset(("opted", "di", "dio", "dimos", "dieron", "de"))  # "opted out", "me di de baja"
+# "opted out", "me di de baja"; a word replied or texted ("my wife replied stop", "Mi hijo contestó BAJA")
+_TOLD_BEFORE = frozenset(("opted", "di", "dio", "dimos", "dieron", "de", "replied", "texted", "typed", "answered", "respondi",
+                          "respondio", "conteste", "contesto"))
 
 
 def _stops_told(normalized: str) -> bool:
@@ -1270,6 +1273,9 @@ class SpacyIntentClassifier:
         text_features = features(model_text)
         scores = self._read(text_features)
         best = max(LABELS, key=lambda label: scores[label])
+        bare = self._bare_reply(subject, text, scores)
+        if bare is not None:
+            scores, text_features, best = *bare, Intent.OPT_OUT.value
         focused = ""
         if scores[best] < FOCUS_BELOW.get(best, 1.0) and not _MAILING.search(text_features):
             focused = self._focus(text)
@@ -1351,10 +1357,27 @@ class SpacyIntentClassifier:
             reasons = (*reasons, REVERSES_A_RESTRICTION)  # the keyword safety net leaves it to the model
         if focused:
             reasons = ("model:intent focused", *reasons)
+        if bare is not None:
+            reasons = ("model:intent read_without_the_subject", *reasons)
         if read_by_request:
             reasons = ("model:intent read_by_its_request", *reasons)
         return Classification(intent=Intent(best), confidence=scores[best], scores=scores, classifier=NAME,
                               reasons=(f"model:intent {best} {scores[best]:.2f}", *reasons))
+
+    def _bare_reply(self, subject: str, text: str, scores: dict[str, float]) -> tuple[dict[str, float], str] | None:
+        """A bare stop or remove word ("unsubscribe", "STOP", "baja") answering a mail whose subject is quoted ("Re:
+        Exclusive offers just for you", "RE: How Kestrel Mobile uses your information"): the subject is the
+        carrier's words, and the answer is read alone, when alone it reads as an opt-out more surely."""
+        if not _REPLY_SUBJECT.match(subject) or not 0 < len(_A_WORD.findall(text)) <= BARE_REQUEST_WORDS:
+            return None
+        alone = features(model_input("", text))
+        if set(_concept_words(alone)) not in _BARE_REQUESTS:
+            return None
+        read = self._read(alone)
+        if max(LABELS, key=lambda label: read[label]) != Intent.OPT_OUT.value or \
+                read[Intent.OPT_OUT.value] <= scores[Intent.OPT_OUT.value]:
+            return None
+        return read, alone
 
     def _stop_said_now(self, subject: str, text: str, least: float) -> tuple[dict[str, float], str] | None:
         """For an opt-in or ambiguous answer: when some clause tells what happened before, no clause said now reads
@@ -1510,8 +1533,11 @@ class SpacyIntentClassifier:
     def _opt_in_doubted(self, text: str) -> bool:
         """One clause of what the customer wrote reads as an opt-out or a doubt."""
         # a clause that tells the story ("I opted out a couple of years ago") doubts nothing said now
+        # ... nor does one that only says not to remove the sender ("do NOT opt me out. i want the promos"), however
+        # the model reads it alone
         return any(max(c, key=c.get) in _DOUBTS and max(c.values()) >= DOUBT_SCORE and not told
-                   for c, told in zip(self._clause_scores(text), self._clause_told(text)))
+                   and not _only_a_negated_removal(doc)
+                   for c, told, doc in zip(self._clause_scores(text), self._clause_told(text), self._clause_reads(text)[3]))
 
     def _clauses_conflict(self, text: str, best: str) -> bool:
         """One clause of what the customer wrote reads as an opt-out and another as an opt-in, or one as
@@ -1551,12 +1577,15 @@ class SpacyIntentClassifier:
         if best == Intent.OPT_OUT.value and any(c[Intent.OPT_IN.value] >= CONFLICT_SCORE for c in cats) \
                 and not _CHANGE_OF_MIND.search(normalize(text)):
             settled = max((i for i, c in enumerate(cats) if c[Intent.OPT_OUT.value] >= LETTER_REQUEST_SCORE), default=-1)
+        # ... and, beside an opt-in answer, a clause that only says not to remove the sender ("Please don't opt me out")
+        kept = [best == Intent.OPT_IN.value and _only_a_negated_removal(doc) for doc in docs]
         read = {label for label in _CONFLICTING
                 if any(c[label] >= CONFLICT_SCORE and (label == best or not (t or o or x))
+                       and not (label == Intent.OPT_OUT.value and k)
                        and not (label == Intent.AMBIGUOUS.value and a)
                        and not (label == Intent.OPT_IN.value and i < settled and (_TURNS_WITHIN.search(docs[i]) or any(
                            _TURN.search(doc) for doc in docs[i + 1:settled + 1])))
-                       for i, (c, t, a, o, x) in enumerate(zip(cats, told, aside, topic, other)))}
+                       for i, (c, t, a, o, x, k) in enumerate(zip(cats, told, aside, topic, other, kept)))}
         if len(read) >= 2:
             return True
         if best == Intent.OPT_OUT.value and Intent.OPT_IN.value in read:
