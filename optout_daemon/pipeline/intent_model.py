@@ -175,9 +175,9 @@ _ASIDE_IF = re.compile(r"\b(?:sorry|apologies|apologize|perdon|perdone|perdonen|
 # nothing ("if that means anything", "if it helps"): normalize() makes them "whether" and "regardless"
 _NO_CONDITION_IF = re.compile(
     r"\b((?:know|knew|sure|certain|wonder|wondering|wondered|ask|asks|asked|asking|check|checking|see|idea|"
-    r"tell me|find out|se|sabia|sabe|seguro|segura|pregunto|pregunta|preguntaba|preguntaron|saber|averiguar) )"
+    r"tell me|find out|se|sabia|sabe|seguro|segura|pregunto|pregunta|preguntaba|preguntaron|saber|averiguar|a ver) )"
     r"(?:if|si|sicond)\b|\b(?:even|aun|incluso) (?:if|si|sicond)\b|"
-    r"\b(?:if|si|sicond) (?:that|it|this) (?:means|matters|helps|counts)\b")
+    r"\b(?:if|si|sicond) (?:that|it|this) (?:means|matters|helps|counts)\b|\bpor (?:si|sicond) (?:acaso|las dudas)\b")
 
 
 def _no_condition(m: re.Match[str]) -> str:
@@ -281,7 +281,14 @@ _RESUME_DOCUMENT = re.compile(r"\b(?:my|the|a|attached|updated) resume\b|\bresum
 _CONTACT_OFFER = re.compile(r"\b(?:if|should) (?:you|we|i) (?:need|have|require|want) (?:anything|something|any|more|further|"
                             r"additional|a copy|to reach|to contact|to talk|to speak)\b[^.!?\n]*|\bany (?:further )?questions\b"
                             r"[^.!?\n]*|\b(?:feel free|do not hesitate|don't hesitate) to (?:contact|call|reach|email|write)\b[^.!?\n]*|"
-                            r"\bsi (?:necesitan|necesita|tienen|tiene|requieren|requiere) (?:algo|alguna|cualquier|mas|informacion)\b[^.!?\n]*")
+                            r"\bsi (?:necesitan|necesita|necesitais|necesitas|tienen|tiene|requieren|requiere) (?:algo|alguna|algun|cualquier|mas|"
+                            r"informacion|documentos?|firma)\b[^.!?\n]*|"
+                            # "If you need a signature from one of the partners, let me know"
+                            r"\bif you (?:need|require) (?:a signature|a document|documents|documentation|paperwork|proof|a form|"
+                            r"anything else)\b[^.!?\n]*")
+# the formal "me permito solicitarles ..." / "nos permitimos informarles": taking the liberty, not permitting
+_I_TAKE_THE_LIBERTY = re.compile(r"\b(?:me permito|nos permitimos)\s+(?=[a-z]+(?:ar|er|ir)(?:les|le|me|nos|los|las|lo|la)?\b)")
+_HOJA_DE_VIDA = re.compile(r"\bhoja de vida\b")  # a CV (Colombia)
 # money wanted back ("I still want the $35 back", "my money back"): a refund, not the offers back
 _MONEY_BACK = re.compile(r"(?:\$\s?\d[\d,.]*|\b(?:money|refund|credit|deposit|fee|fees|charge|charges)) back\b")
 _RAN_OUT = re.compile(r"\b(?:ran|run|runs|running) out of\b")  # "I ran out of data": not "out"
@@ -415,6 +422,8 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("back ",), _BACK_ON_THE_LIST, ""),
     (("sales ",), _SALES_JOB, "job "),
     (("resume",), _RESUME_DOCUMENT, "cv"),
+    (("permit",), _I_TAKE_THE_LIBERTY, ""),  # "me permito solicitarles", "me permito enviar mi hoja de vida"
+    (("hoja de vida",), _HOJA_DE_VIDA, "cv"),
     (("revo", "withdraw", "retract", "cancel", "rescind", "retir", "anul"), _REVOKE_REQUEST, "rescind"),
 )
 
@@ -440,10 +449,13 @@ _LEXICON = {
             "desactiven desactivar block bloqueen bloquear suspend cancel cancelen cancelar cancela off "
             "cancelled suspended blocked revocado revocada retirado retirada cancelado cancelada suspendido "
             "suspendida bloqueado bloqueada restringido restringida withhold withholding withheld blocking "
-            "suppress suppressing suppressed anulen anular anule",
+            "suppress suppressing suppressed anulen anular anule "
+            # Spain's vosotros ("que dejéis de mandarme publicidad"), and abstaining ("que se abstengan de utilizar")
+            "dejeis dejad parad abstengan abstenerse abstener abstain abstaining",
     "remove": "opt-out lift remove removed delete erase wipe exclude excluded unsubscribe unsubscribed unsub unenroll baja out "
               "quitar quiten quitenme quitame saquen saquenme sacar borren borrenme borrar eliminen eliminar "
-              "salir fuera optout eliminado eliminada borrado borrada levanten levantar",
+              "salir fuera optout eliminado eliminada borrado borrada levanten levantar "
+              "quitad quitadme sacad sacadme borrad borradme eliminad excluidme",
     "add": "opt-in activen enable add include included enroll subscribe resubscribe re-subscribe alta agreguen agregar agreguenme "
            "suscribanme suscribirme sign signup join reinstate reenroll re-enroll optin "
            "participate participating participar",
@@ -469,7 +481,7 @@ _LEXICON = {
            "anuncios",
     "data": "data info information cpni records details usage history datos informacion registros location "
             "ubicacion consumo historial",
-    "use": "use using used share sharing usen usar utilicen utilizar uso compartan compartir vendan mining "
+    "use": "use using used share sharing usen usar utilicen utilizar uso compartan compartir vendan mining useis usad "
            "profiling tracking disclose",
     "question": "what why how which who when whether cual quien cuando donde where explain mean significa "
                 "explicar explicarme expliquen expliquenme explique expliqueme "
@@ -495,10 +507,10 @@ _LEXICON = {
             "claim congratulations felicidades limited newsletter boletin sale shop survey encuesta webinar trial "
             "exclusive exclusivo discount descuento save ahorre lottery loteria crypto investment inversion "
             "guaranteed garantizadas package paquete refinance mortgage warranty singles hiring resume curriculum "
-            "cv position puesto job trabajo invoice vendor proposal sponsor",
+            "cv position puesto job trabajo invoice vendor proposal sponsor vacante vacancy",
     "yes": "yes si claro absolutely yeah yep",
     "send": "send sending sent manden mandar mandarme mandenme envien enviar enviarme enviando contact contacting "
-            "call calling calls llamen llamar llamadas email emailing emails texting texts correos mensajes",
+            "call calling calls llamen llamar llamadas email emailing emails texting texts correos mensajes mandeis",
     "keep": "keep keeping continue continuing sigan seguir sigue mantener mantengan stay quedarme",
     "give": "give giving doy damos otorgo otorgar grant granting",
     "objection": "problem problema problemas mind molesta importa objection objections inconveniente "
@@ -586,7 +598,12 @@ _REAL_WORDS = frozenset("thank there james every padre parte parent forgot usted
                         # "ya les dije dos veces y siguen": they go on (a complaint), not "sigan" (keep them coming)
                         "siguen "
                         # "either way" is not "neither", "la factura salió por $148" not "salvo" (except), "joint venture" not "join"
-                        "either salio joint".split())
+                        "either salio joint "
+                        # "Second thing, ...", "the second said it was my router" is not "sicond" (if); "Javier (el nieto)"
+                        # is not "niego" (I refuse)
+                        "second seconds secondly nieto nieta nietos nietas "
+                        # "Greenleaf Family Dental" is not "denial"
+                        "dental".split())
 
 
 @functools.lru_cache(maxsize=1 << 16)  # the fuzzy look-up tries every deletion: words repeat, remember them
