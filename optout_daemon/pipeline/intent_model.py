@@ -71,6 +71,17 @@ _REQUEST_CONCEPTS = _said_or_negated(
 # a "yes", a void word, not a question
 _DECIDING = (_REQUEST_CONCEPTS - _ASKED) | _said_or_negated("cond", "yes", "void")
 _NAMES_THE_REQUEST = _said_or_negated("stop", "remove", "refuse", "dnm", "outstate")  # ("should I opt out?" doubts it)
+# A question about what the request would do ("Or would that affect my contract?", "does opting out cancel my
+# discount", "¿eso afecta mi plan?"): the writer has not decided, whatever the model reads in it
+_ASKS_WHAT_IT_DOES = re.compile(
+    r"\W*(?:(?:or|and|but|so|also)\s+)?(?:would|will|does|do|is|can|could|might)\s+(?:that|this|it|opting out|doing (?:that|this|so)|"
+    r"(?:the|an|that|my) opt-?out)\s+(?:\w+\s+)?(?:affect|change|cancel|cost|impact|raise|increase|end|void|hurt|mean|lose|"
+    r"take away|turn off|disable|remove)\b|"
+    r"\W*(?:y |o |pero )?(?:eso|esto|la baja|la exclusion|excluirme|salirme|darme de baja)\s+(?:me |les |nos |le )?(?:afecta|"
+    r"afectaria|afectara|cambia|cambiaria|cancela|cancelaria|cuesta|costaria|quita|quitaria)\b")
+# ... and the words of this mailbox's matter: marketing, the customer's data and its use, consent and refusing it
+_MATTER = _said_or_negated("stop", "remove", "add", "consent", "refuse", "reverse", "dnm", "outstate", "give", "objection",
+                           "mkt", "data", "use", "footer")
 # ... and what leaves a long letter undecided however clearly one clause asks
 _UNDECIDED = _said_or_negated("cond", "hedge", "void", "yes", "reverse", "outstate", "dnm")
 # An opt-in clause before a letter's clear opt-out request, when the writer turns between them ("Yo sí aproveché
@@ -1432,8 +1443,11 @@ class SpacyIntentClassifier:
             return ""
         # ... and only when what is left asks for something: a complaint's "I said no four times. I'm not
         # asking anything of your marketing department" is no request once the story is set aside
-        if not any(max(c[Intent.OPT_OUT.value], c[Intent.OPT_IN.value]) >= FOCUS_REQUEST
-                   for i, c in zip(said, cats) if i not in aside):
+        # ... in words of this mailbox's matter: "¿Me lo pueden volver a emitir a mi dirección nueva?" (a refund cheque
+        # sent again) reads as an opt-in once the rest is set aside, but names no marketing, data or consent
+        words = self._clause_words(text)
+        if not any(max(c[Intent.OPT_OUT.value], c[Intent.OPT_IN.value]) >= FOCUS_REQUEST and words[n] & _MATTER
+                   for n, (i, c) in enumerate(zip(said, cats)) if i not in aside):
             return ""
         return ". ".join(c.strip() for i, c in enumerate(clauses) if i not in aside)
 
@@ -1590,6 +1604,9 @@ class SpacyIntentClassifier:
         topic = list(map(_names_a_topic_only, docs))
         # ... and so does a clause that turns to another topic ("Also, do you buy back old phones?")
         other = [_turns_to_another_topic(doc.split("\n\n", 1)[0], words) for words, doc in zip(said, docs)]
+        if best == Intent.OPT_OUT.value and any(_ASKS_WHAT_IT_DOES.match(doc) and not (t or o or x)
+                                                 for doc, t, o, x in zip(docs, told, topic, other)):
+            return True  # "... Or would that affect my contract?": what the request would do is asked, however surely
         settled = -1  # (only an opt-out answer beside a clear opt-in clause needs it, and the whole text read again)
         if best == Intent.OPT_OUT.value and any(c[Intent.OPT_IN.value] >= CONFLICT_SCORE for c in cats) \
                 and not _CHANGE_OF_MIND.search(normalize(text)):
