@@ -79,6 +79,23 @@ _ASKS_WHAT_IT_DOES = re.compile(
     r"take away|turn off|disable|remove)\b|"
     r"\W*(?:y |o |pero )?(?:eso|esto|la baja|la exclusion|excluirme|salirme|darme de baja)\s+(?:me |les |nos |le )?(?:afecta|"
     r"afectaria|afectara|cambia|cambiaria|cancela|cancelaria|cuesta|costaria|quita|quitaria)\b")
+# ... and, in a message of its own, what opting out would do ("Would opting out stop the bill reminders too?", typed
+# "Wslud ..."): a question ending in "?" whose subject is the opting out
+_ASKS_WHAT_OPTING_OUT_DOES = re.compile(
+    r"(?:^|[.!?\n]\s*)(?:(?:or|and|but|so)\s+)?[a-z]{2,6}\s+(?:opting out|unsubscribing)\s+(?:\w+\s+)?(?:affect|change|cancel|"
+    r"cost|stop|end|remove|mean|impact|raise|turn off|disable)\b[^.!\n]*\?")
+# Something done "without my consent" ("A device was financed on my account without my consent", "abrieron una
+# línea sin mi autorización"), the only refusal in the message: a complaint about it, for a person
+_WITHOUT_CONSENT = re.compile(r"\b(?:without|sin) (?:my|our|mi|nuestro|nuestra|su|his|her) (?:consent|permission|authorization|"
+                              r"approval|knowledge|consentimiento|permiso|autorizacion|aprobacion)\b")
+
+
+def _only_complains_of_consent(text_features: str) -> bool:
+    singles = set(_concept_words(text_features))
+    return "c_past" in singles and singles & _REFUSALS == {"c_nconsent"} and bool(
+        _WITHOUT_CONSENT.search(text_features.rsplit("\n\n", 1)[0]))
+
+
 # ... and the words of this mailbox's matter: marketing, the customer's data and its use, consent and refusing it
 _MATTER = _said_or_negated("stop", "remove", "add", "consent", "refuse", "reverse", "dnm", "outstate", "give", "objection",
                            "mkt", "data", "use", "footer")
@@ -1363,9 +1380,13 @@ class SpacyIntentClassifier:
             # "I'm not asking anything of your marketing department", "no les pido nada": the writer says so
             reason = "model:intent opt_out_asks_nothing"
         elif best == Intent.OPT_OUT.value and (_only_asks(text_features)
-                                               or _asks_whether(text_features.rsplit("\n\n", 1)[0])):
+                                               or _asks_whether(text_features.rsplit("\n\n", 1)[0])
+                                               or _ASKS_WHAT_OPTING_OUT_DOES.search(text_features.rsplit("\n\n", 1)[0])):
             # "¿Tengo activada la opción de publicidad? No me acuerdo qué escogí": a question, no request
             reason = "model:intent opt_out_only_asks"
+        elif best == Intent.OPT_OUT.value and _only_complains_of_consent(text_features):
+            # "A device was financed on my account without my consent": a complaint about what was done, no refusal
+            reason = "model:intent opt_out_a_complaint"
         elif best == Intent.OPT_OUT.value and _FOOTER.search(text_features):
             # "Reply STOP to opt out": a mailing's instruction, pasted or forwarded; a person reads it
             reason = "model:intent opt_out_in_a_footer"
