@@ -1507,3 +1507,106 @@ def test_a_question_that_complains_is_no_doubt_beside_an_opt_out() -> None:
     doubt = _ByWords([("me out. what", {"opt_out": 0.95, "ambiguous": 0.05}), ("what", {"ambiguous": 0.9, "opt_out": 0.1})],
                      {"opt_out": 0.95, "ambiguous": 0.05}).real
     assert doubt.classify("", "Opt me out. What happens to my discount then?").intent is Intent.AMBIGUOUS
+
+
+def test_a_bare_stop_word_under_a_replys_subject_is_read_alone() -> None:
+    rules = [("exclusive", {"ambiguous": 0.6, "opt_out": 0.4})]
+    model = _ByWords(rules, {"opt_out": 0.9, "ambiguous": 0.1}).real
+    result = model.classify("Re: Exclusive offers just for you, Patricia!", "unsubscribe")
+    assert result.intent is Intent.OPT_OUT and "model:intent read_without_the_subject" in result.reasons
+    # a subject the customer wrote is read with the body; a longer body or a "yes" is not a bare request
+    assert model.classify("Exclusive offers just for you", "unsubscribe").intent is Intent.AMBIGUOUS
+    for body in ("yes", "please tell me what exclusive means"):
+        assert model.classify("RE: Exclusive offers", body).intent is Intent.AMBIGUOUS, body
+
+
+def test_an_offer_of_what_else_may_be_needed_is_no_doubt_beside_a_request() -> None:
+    rules = [("marketing. ", {"opt_out": 0.95, "ambiguous": 0.05}), ("need", {"ambiguous": 0.9, "opt_out": 0.1})]
+    model = _ByWords(rules, {"opt_out": 0.95, "ambiguous": 0.05}).real
+    for text in ("Please stop using our account for marketing. If you need the POA paperwork from me, let me know.",
+                 "No usen mis datos para marketing. Si necesitan el poder notarial, avísenme."):
+        assert model.classify("", text).intent is Intent.OPT_OUT, text
+    assert model.classify("", "Please stop using our account for marketing. I need to think about it.").intent \
+        is Intent.AMBIGUOUS
+
+
+@pytest.mark.parametrize(("text", "told"), [
+    ("my wife replied stop on my phone as a joke", True),
+    ("Mi hijo contestó BAJA desde mi cel sin preguntarme", True),
+    ("Last week I emailed and said opt me out", True),
+    ("the salesperson had me sign a form last month", True),
+    ("having discussed it with my son, I have no objection to your using said information", False),
+    ("Stop using my data, I said", False),
+])
+def test_a_word_replied_or_an_email_reported_tells_the_past(text: str, told: bool) -> None:
+    from optout_daemon.pipeline.classify import tells_the_past  # noqa: PLC0415
+    assert tells_the_past(intent_model.normalize(text)) is told
+
+
+def test_a_clause_that_only_says_not_to_remove_the_sender_is_no_doubt_of_an_opt_in() -> None:
+    rules = [("me out. i want", {"opt_in": 0.87, "ambiguous": 0.13}), ("me out", {"opt_out": 0.8, "ambiguous": 0.2}),
+             ("want", {"opt_in": 0.95, "ambiguous": 0.05})]
+    model = _ByWords(rules, {"opt_in": 0.95, "ambiguous": 0.05}).real
+    assert model.classify("", "Do NOT opt me out. I want the promos.").intent is Intent.OPT_IN
+    assert model.classify("", "Opt me out. I want the promos.").intent is Intent.AMBIGUOUS
+
+
+def test_a_question_about_what_the_request_would_do_goes_to_a_person() -> None:
+    # the model reads the question below the conflict score: it is still a question about the request
+    rules = [("out. ", {"opt_out": 0.95, "ambiguous": 0.05}), ("publicidad. ", {"opt_out": 0.95, "ambiguous": 0.05}),
+             ("contract", {"ambiguous": 0.6, "opt_out": 0.4}), ("plan", {"ambiguous": 0.6, "opt_out": 0.4})]
+    model = _ByWords(rules, {"opt_out": 0.95, "ambiguous": 0.05}).real
+    for text in ("Opt me out. Or would that affect my contract?", "Sáquenme de la publicidad. ¿Eso afecta mi plan?"):
+        result = model.classify("", text)
+        assert result.intent is Intent.AMBIGUOUS and "model:intent clauses_conflict" in result.reasons, text
+    assert model.classify("", "Opt me out. My contract ends in May.").intent is Intent.OPT_OUT
+    plain = _ByWords([], {"opt_out": 0.95, "ambiguous": 0.05}).real
+    _assert_for_a_person(plain, ("Would opting out stop the bill reminders too?",
+                                 "Wslud opting out stop the bill reminders too?"), "opt_out_only_asks")
+    assert plain.classify("", "Stop the bill reminders too, and opt me out.").intent is Intent.OPT_OUT
+
+
+def test_something_done_without_consent_is_a_complaint_not_a_refusal() -> None:
+    model = _ByWords([], {"opt_out": 0.95, "ambiguous": 0.05}).real
+    _assert_for_a_person(model, ("A device was financed on my account without my consent.",
+                                 "Me activaron un seguro sin mi autorización."), "opt_out_a_complaint")
+    assert model.classify("", "Someone opened a line without my permission. Stop using my data for ads.").intent \
+        is Intent.OPT_OUT
+
+
+def test_a_long_letter_is_read_by_its_request_only_when_the_request_is_about_this_matter() -> None:
+    letter = ("Buenas, le pido de favor que paren el envío de los cheques de reembolso a mi dirección vieja. Me cambié "
+              "hace seis meses y ya actualicé la dirección en la página, pero el reembolso de $48 lo mandaron a la casa "
+              "anterior y los nuevos dueños no me lo quieren dar. ")
+    rules = [("buenas, le pido", {"unrelated": 1.0}), ("emitir", {"opt_in": 0.6, "unrelated": 0.4}),
+             ("ofertas", {"opt_in": 0.9, "unrelated": 0.1})]
+    model = _ByWords(rules, {"unrelated": 0.99, "opt_in": 0.01}).real
+    refund = model.classify("", letter + "¿Me lo pueden volver a emitir a mi dirección nueva?")
+    assert refund.intent is not Intent.OPT_IN and "model:intent focused" not in refund.reasons
+    offers = model.classify("", letter + "¿Me pueden volver a mandar las ofertas?")
+    assert "model:intent focused" in offers.reasons and offers.intent is Intent.OPT_IN
+
+
+@pytest.mark.parametrize(("text", "absent"), [
+    ("Second thing, stop using my info", "c_cond"),
+    ("the second said it was my router", "c_cond"),
+    ("Javier (el nieto)", "c_refuse"),
+    ("Greenleaf Family Dental", "c_objection"),
+    ("el internet anda lento, a ver si lo arreglan", "c_cond"),
+    ("entonces por si acaso", "c_cond"),
+    ("entonces por si acaso", "c_yes"),
+    ("Por medio de la presente me permito solicitarles que no usen mis datos", "c_consent"),
+])
+def test_words_that_look_like_a_lexicon_word_mean_nothing_here(text: str, absent: str) -> None:
+    assert absent not in intent_model.concepts(intent_model.normalize(text))
+
+
+@pytest.mark.parametrize(("text", "concept"), [
+    ("Que dejéis de mandarme publicidad. Ya.", "c_stop"),
+    ("Os pido que no uséis sus datos para publicidad", "c_nuse"),
+    ("Quitadme de las listas de publicidad", "c_remove"),
+    ("Solicito que se abstengan de utilizar la información de mi cuenta", "c_stop"),
+    ("no le permito usar mis datos", "c_nconsent"),
+])
+def test_spains_vosotros_and_abstaining_are_read(text: str, concept: str) -> None:
+    assert concept in intent_model.concepts(intent_model.normalize(text))
