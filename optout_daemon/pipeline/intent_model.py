@@ -1101,6 +1101,22 @@ def _turns_to_another_topic(normalized: str, singles: set[str] | None = None) ->
     return "c_support" in singles and not singles & _OTHER_TOPIC_UNLESS
 
 
+# Who is writing for whom ("I'm typing this for my grandmother because she doesn't do email", "le escribo por mi
+# abuela porque ella no sabe usar el email"): it introduces the writer and asks nothing, unless it names this
+# mailbox's matter beyond using a computer or sending mail ("writing for my mother: opt her out")
+_WRITING_FOR = re.compile(r"\b(?:writing|typing|emailing|escribo|escribiendo|escribe)\s+(?:this\s+|esto\s+)?(?:for|on behalf of|"
+                          r"por|de parte de|en nombre de|para)\s+(?:my|mi)\b")
+_NOT_THE_MATTER = frozenset(("c_use", "c_nuse"))
+
+
+def _writes_for_someone(normalized: str, singles: set[str] | None = None) -> bool:
+    if not _WRITING_FOR.search(normalized):
+        return False
+    if singles is None:
+        singles = {c for c in concepts(normalized) if c.count("_") == 1}
+    return not singles & (_MATTER - _NOT_THE_MATTER)
+
+
 def _said_now(text: str, stops_told: bool = False) -> str:
     """What the customer wrote without the parts that tell what happened before (classify.tells_the_past):
     "Some time ago I requested that my information not be used for advertising" is the story. With
@@ -1110,7 +1126,7 @@ def _said_now(text: str, stops_told: bool = False) -> str:
     parts = ((part, normalize(part)) for part in STORY_PARTS.split(text))
     return ". ".join(part for part, folded in parts
                      if not _someone_said(folded) and not (tells_the_past(folded) and (not stops_told or _stops_told(folded)))
-                     and not _turns_to_another_topic(folded))
+                     and not _turns_to_another_topic(folded) and not _writes_for_someone(folded))
 
 
 # "opted out", "me di de baja"; a word replied or texted ("my wife replied stop", "Mi hijo contestó BAJA")
@@ -1588,7 +1604,7 @@ class SpacyIntentClassifier:
         # ... nor does one that only says not to remove the sender ("do NOT opt me out. i want the promos"), however
         # the model reads it alone
         return any(max(c, key=c.get) in _DOUBTS and max(c.values()) >= DOUBT_SCORE and not told
-                   and not _only_a_negated_removal(doc)
+                   and not _only_a_negated_removal(doc) and not _writes_for_someone(doc.split("\n\n", 1)[0])
                    for c, told, doc in zip(self._clause_scores(text), self._clause_told(text), self._clause_reads(text)[3]))
 
     def _clauses_conflict(self, text: str, best: str) -> bool:
@@ -1624,7 +1640,8 @@ class SpacyIntentClassifier:
         # letter about CPNI") asks for nothing: like a told one, it counts only for the answer `best`
         topic = list(map(_names_a_topic_only, docs))
         # ... and so does a clause that turns to another topic ("Also, do you buy back old phones?")
-        other = [_turns_to_another_topic(doc.split("\n\n", 1)[0], words) for words, doc in zip(said, docs)]
+        other = [_turns_to_another_topic(doc.split("\n\n", 1)[0], words) or _writes_for_someone(doc.split("\n\n", 1)[0], words)
+                 for words, doc in zip(said, docs)]
         if best == Intent.OPT_OUT.value and any(_ASKS_WHAT_IT_DOES.match(doc) and not (t or o or x)
                                                  for doc, t, o, x in zip(docs, told, topic, other)):
             return True  # "... Or would that affect my contract?": what the request would do is asked, however surely

@@ -1610,3 +1610,15 @@ def test_words_that_look_like_a_lexicon_word_mean_nothing_here(text: str, absent
 ])
 def test_spains_vosotros_and_abstaining_are_read(text: str, concept: str) -> None:
     assert concept in intent_model.concepts(intent_model.normalize(text))
+
+
+def test_who_writes_for_whom_asks_nothing() -> None:
+    for text in ("I'm typing this for my grandmother because she doesn't do email",
+                 "Hola, le escribo por mi abuela porque ella no sabe usar el email"):
+        assert intent_model._writes_for_someone(intent_model.normalize(text)), text
+    for text in ("I'm writing for my mother, please opt her out", "Escribo por mi papá: no usen sus datos para publicidad"):
+        assert not intent_model._writes_for_someone(intent_model.normalize(text)), text
+    rules = [("email. she wants", {"opt_in": 0.85, "ambiguous": 0.15}), ("email", {"opt_out": 0.8, "ambiguous": 0.2})]
+    model = _ByWords(rules, {"opt_in": 0.95, "ambiguous": 0.05}).real
+    text = "I'm typing this for my grandmother because she doesn't do email. She wants the deals, use her info."
+    assert model.classify("", text).intent is Intent.OPT_IN
