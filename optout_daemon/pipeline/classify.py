@@ -166,7 +166,7 @@ class KeywordClassifier:
 _TOLD = re.compile(
     r"\b(?:opted|unsubscribed|e-?mailed|wrote|sent|asked|requested|told|called|phoned|signed|clicked|replied|"
     # ("said information", "said account": the legal adjective tells nothing)
-    r"chose|decided|submitted|agreed|replied|texted|typed|answered|said(?! (?:information|info|data|account|records|usage|use|company|notice|letter|"
+    r"chose|decided|submitted|agreed|texted|typed|answered|said(?! (?:information|info|data|account|records|usage|use|company|notice|letter|"
     r"request|services?|lines?)\b)|did|had|was|were|got|went|tried|ago|previously|already|"
     r"took|taken|removed|dropped|kicked|switched|from before|de antes|"
     r"last (?:year|month|week|spring|summer|fall|autumn|winter|time)|back in|a while back|in the past|"

@@ -96,7 +96,7 @@ def _only_complains_of_consent(text_features: str) -> bool:
         _WITHOUT_CONSENT.search(text_features.rsplit("\n\n", 1)[0]))
 
 
-# ... and the words of this mailbox's matter: marketing, the customer's data and its use, consent and refusing it
+# The words of this mailbox's matter: marketing, the customer's data and its use, consent and refusing it
 _MATTER = _said_or_negated("stop", "remove", "add", "consent", "refuse", "reverse", "dnm", "outstate", "give", "objection",
                            "mkt", "data", "use", "footer")
 # ... and what leaves a long letter undecided however clearly one clause asks
@@ -221,7 +221,9 @@ _LETTER_TELLS = re.compile(r"\b(?:notice|letter|e-?mail|mail|message|paper|carta
                            r"(?:explicandome|explicandonos|explicando|diciendome|diciendonos|diciendo|informandome|"
                            r"informando|avisandome|saying|telling me|telling us|explaining)\b")
 # An offer of what else may be needed ("If you need a signature from one of the partners, let me know and I'll get it to
-# you", "Si necesitáis algún documento, decidme cuál"): a courtesy beside the request, no doubt about it
+# you", "Si necesitáis algún documento, decidme cuál"): a courtesy beside the request, no doubt about it (the clause
+# checks' counterpart of _CONTACT_OFFER, which rewrites the commonest offers for the model; this one reads any offer
+# that ends in "let me know", whatever is offered)
 _OFFER = re.compile(r"\b(?:if|si|sicond|polite) (?:you |u |ustedes |usted )?(?:need|needs|require|requires|necesitan|necesitais|"
                     r"necesita|necesitas|requieren|requiere)\b[^.!?\n]{0,80}?\b(?:let me know|let us know|contact me|call me|"
                     r"e-?mail me|reach me|i'?ll|i will|we'?ll|we will|just ask|happy to|avisenme|avisen|avisadme|avisame|"
