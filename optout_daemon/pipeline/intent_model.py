@@ -1698,30 +1698,62 @@ def read_examples(path: Path) -> list[dict]:
 def train(training_dir: Path, out_dir: Path, seed: int = 0) -> dict:
     """Train on training_dir/train.jsonl with training_dir/config.cfg; write the pipeline to out_dir.
 
-    Never reads heldout.jsonl. Returns a summary (counts, epochs, final loss, data hash, seconds).
+    `[training] average_of_seeds = N` in the config trains N models, with seeds seed .. seed+N-1, and
+    ships their mean weights (`_average`): one model of the same size and speed whose scores are the
+    softmax of the N models' mean logits. Never reads heldout.jsonl. Returns a summary (counts,
+    epochs, final loss, data hash, seeds, seconds).
     """
-    import spacy  # noqa: PLC0415
-    from spacy.training import Example  # noqa: PLC0415
-    from spacy.util import fix_random_seed, load_config, minibatch, registry  # noqa: PLC0415
+    from spacy.util import load_config  # noqa: PLC0415
 
     started = time.monotonic()
     training_dir, out_dir = Path(training_dir), Path(out_dir)
     config = load_config(training_dir / "config.cfg", overrides={"system.seed": seed}, interpolate=True)
+    settings = config["training"]
+    seeds = [seed + k for k in range(int(settings.get("average_of_seeds", 1)))]
+    if not seeds:
+        raise ValueError("config.cfg [training] average_of_seeds must be 1 or more")
+    data_path = training_dir / "train.jsonl"
+    rows = read_examples(data_path)
+    texts = [features(message_text(row["subject"], row["body"])) for row in rows]
+    trained = [_train_one(config, texts, [row["label"] for row in rows], s) for s in seeds]
+    nlp, losses = trained[0]
+    if len(trained) > 1:
+        _average(nlp, [other for other, _ in trained])
+
+    predicted = nlp.pipe(texts)
+    correct = sum(max(doc.cats, key=doc.cats.get) == row["label"] for row, doc in zip(rows, predicted))
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["label"]] = counts.get(row["label"], 0) + 1
+    data_sha = hashlib.sha256(data_path.read_bytes() + (training_dir / "config.cfg").read_bytes()).hexdigest()
+    nlp.meta.update({
+        "name": "intent", "version": "1.0.0",
+        "description": "optout-daemon intent classifier: opt_out / opt_in / ambiguous / unrelated (EN, ES)",
+        "optout_daemon": {"seed": seed, "seeds_averaged": seeds, "examples": len(rows), "labels": counts,
+                          "train_data_and_config_sha256": data_sha, "input": "features(model_input(subject, split_reply(body)[0]))"},
+    })
+    _write(nlp, out_dir)
+    return {"model_dir": str(out_dir), "examples": len(rows), "labels": counts, "seed": seed, "seeds_averaged": seeds,
+            "epochs": settings["max_epochs"], "final_loss": round(sum(loss.get("textcat", 0.0) for _, loss in trained)
+                                                                  / len(trained), 4),
+            "train_accuracy": round(correct / max(1, len(rows)), 4), "data_sha256": data_sha[:16],
+            "seconds": round(time.monotonic() - started, 1)}
+
+
+def _train_one(config, texts: list[str], labels: list[str], seed: int):  # noqa: ANN001, ANN202 - spaCy objects
+    """One textcat trained with `seed` (weight initialisation, dropout, the order of the examples)."""
+    import spacy  # noqa: PLC0415
+    from spacy.training import Example  # noqa: PLC0415
+    from spacy.util import fix_random_seed, minibatch, registry  # noqa: PLC0415
+
     settings = config["training"]
     fix_random_seed(seed)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     textcat = nlp.get_pipe("textcat")
     for label in LABELS:
         textcat.add_label(label)
-
-    data_path = training_dir / "train.jsonl"
-    rows = read_examples(data_path)
-    examples = []
-    for row in rows:
-        doc = nlp.make_doc(features(message_text(row["subject"], row["body"])))
-        cats = {label: float(label == row["label"]) for label in LABELS}
-        examples.append(Example.from_dict(doc, {"cats": cats}))
-
+    examples = [Example.from_dict(nlp.make_doc(text), {"cats": {label: float(label == gold) for label in LABELS}})
+                for text, gold in zip(texts, labels)]
     optimizer = registry.resolve({"optimizer": settings["optimizer"]})["optimizer"]
     nlp.initialize(lambda: examples, sgd=optimizer)
     rng = random.Random(seed)
@@ -1731,25 +1763,22 @@ def train(training_dir: Path, out_dir: Path, seed: int = 0) -> dict:
         losses = {}
         for batch in minibatch(examples, size=settings["batch_size"]):
             nlp.update(batch, drop=settings["dropout"], sgd=optimizer, losses=losses)
+    return nlp, losses
 
-    predicted = nlp.pipe(ex.predicted for ex in examples)
-    correct = sum(max(doc.cats, key=doc.cats.get) == max(ex.reference.cats, key=ex.reference.cats.get)
-                  for ex, doc in zip(examples, predicted))
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["label"]] = counts.get(row["label"], 0) + 1
-    data_sha = hashlib.sha256(data_path.read_bytes() + (training_dir / "config.cfg").read_bytes()).hexdigest()
-    nlp.meta.update({
-        "name": "intent", "version": "1.0.0",
-        "description": "optout-daemon intent classifier: opt_out / opt_in / ambiguous / unrelated (EN, ES)",
-        "optout_daemon": {"seed": seed, "examples": len(rows), "labels": counts,
-                          "train_data_and_config_sha256": data_sha, "input": "features(model_input(subject, split_reply(body)[0]))"},
-    })
-    _write(nlp, out_dir)
-    return {"model_dir": str(out_dir), "examples": len(rows), "labels": counts, "seed": seed,
-            "epochs": settings["max_epochs"], "final_loss": round(losses.get("textcat", 0.0), 4),
-            "train_accuracy": round(correct / max(1, len(rows)), 4), "data_sha256": data_sha[:16],
-            "seconds": round(time.monotonic() - started, 1)}
+
+def _average(nlp, pipelines: list) -> None:  # noqa: ANN001
+    """Set nlp's textcat weights and bias to the mean of the pipelines' (nlp among them).
+
+    The BOW model is linear up to its softmax, and every pipeline hashes tokens and n-grams into the
+    same table (thinc's fixed hash seeds), so the mean weights give each message the mean of the
+    models' logits: what the models agree on stays as sure, what one seed learnt by chance is damped.
+    """
+    def sparse(pipeline):  # noqa: ANN001, ANN202
+        return {node.name: node for node in pipeline.get_pipe("textcat").model.walk()}["sparse_linear"]
+
+    target = sparse(nlp)
+    for param in ("W", "b"):
+        target.set_param(param, sum(sparse(p).get_param(param) for p in pipelines) / len(pipelines))
 
 
 def _write(nlp, out_dir: Path) -> None:  # noqa: ANN001

@@ -129,6 +129,39 @@ def test_training_is_reproducible(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "textcat" / "model").read_bytes() == (tmp_path / "b" / "textcat" / "model").read_bytes()
 
 
+def test_averaged_training_ships_the_mean_of_its_seeds_models(tmp_path: Path) -> None:
+    """`average_of_seeds = 2`: the shipped weights are the mean of the models of seeds 3 and 4, so each score is
+    the softmax of their mean logits; and the averaged model is reproducible too."""
+    import numpy  # noqa: PLC0415
+
+    data = _small_training_dir(tmp_path, n=400)
+    single = tmp_path / "single"
+    shutil.copytree(data, single)
+    config = (data / "config.cfg").read_text(encoding="utf-8")
+    assert "average_of_seeds" in config  # the shipped config averages
+    (single / "config.cfg").write_text(re.sub(r"average_of_seeds = \d+", "average_of_seeds = 1", config), encoding="utf-8")
+    (data / "config.cfg").write_text(re.sub(r"average_of_seeds = \d+", "average_of_seeds = 2", config), encoding="utf-8")
+    report = intent_model.train(data, tmp_path / "avg", seed=3)
+    assert report["seeds_averaged"] == [3, 4]
+    intent_model.train(data, tmp_path / "again", seed=3)
+    assert (tmp_path / "avg" / "textcat" / "model").read_bytes() == (tmp_path / "again" / "textcat" / "model").read_bytes()
+    intent_model.train(single, tmp_path / "s3", seed=3)
+    intent_model.train(single, tmp_path / "s4", seed=4)
+    avg, s3, s4 = (intent_model.load(tmp_path / name) for name in ("avg", "s3", "s4"))
+    assert avg.scorer is not None and s3.scorer is not None and s4.scorer is not None
+    rows = intent_model.read_examples(TRAINING_DIR / "heldout.jsonl")[:50]
+    differs = 0
+    for row in rows:
+        text = intent_model.features(intent_model.message_text(row["subject"], row["body"]))
+        logits = [numpy.log([m.scorer.scores(text)[label] for label in intent_model.LABELS]) for m in (s3, s4)]
+        mean = (logits[0] - logits[0].mean() + logits[1] - logits[1].mean()) / 2
+        expected = numpy.exp(mean) / numpy.exp(mean).sum()
+        got = [avg.scorer.scores(text)[label] for label in intent_model.LABELS]
+        assert numpy.allclose(got, expected, atol=1e-5)
+        differs += not numpy.allclose(logits[0], logits[1], atol=1e-3)
+    assert differs  # the two seeds' models are not the same model
+
+
 def _table(report: str) -> dict[str, list[float]]:
     rows = {}
     for line in report.splitlines():
