@@ -33,6 +33,7 @@ from typing import Any
 from optout_daemon.pipeline.classify import (
     DIGITS,
     QUOTED,
+    REPLY_SUBJECT,
     REVERSES_A_RESTRICTION,
     STORY_PARTS,
     KeywordClassifier,
@@ -923,6 +924,15 @@ def _changes_mind(normalized: str, best: str) -> bool:
     return bool(after & _REFUSALS) and not after & (_GRANTING - {"c_use", "c_yes", "c_again"})  # ("... anymore")
 
 
+# words of a job application ("resume" is normalized to "cv", as "hoja de vida" is): two of them make one
+_JOB_WORDS = frozenset("cv curriculum position puesto vacante vacancy vacancies hiring interview entrevista careers "
+                       "empleo candidate candidato candidata applicant".split())
+
+
+def _applies_for_a_job(normalized: str) -> bool:
+    return len(_JOB_WORDS.intersection(_A_WORD.findall(normalized))) >= 2
+
+
 def _refuses_use(text_features: str) -> bool:
     """A negated use of data, contact or marketing ("no quiero que usen mis datos", "don't send me
     offers", "no promos"), and nothing that undoes a restriction ("ignoren mi solicitud de no usar mis
@@ -955,7 +965,6 @@ _BARE_REQUESTS = ({"c_stop"}, {"c_remove"}, {"c_refuse"})
 # quiero los descuentos"; but "I don't want to unsubscribe, I need help with my voicemail" is support)
 _WANTS_MARKETING = frozenset(("c_mkt", "c_spam", "c_consent", "c_keep", "c_add", "c_again"))
 BARE_REQUEST_WORDS = 3
-_REPLY_SUBJECT = re.compile(r"\s*(?:re|fw|fwd|rv|res|aw)\s*:", re.I)  # a reply's or a forward's subject quotes another
 # ... or the answer to the notice given in so many words, after something else ("me piden mi nip es verdad
 # mi respuesta es sí"): a "yes" alone reads as a doubt, but the answer is the customer's
 _ANSWERS_YES = re.compile(r"\b(?:mi respuesta|my (?:answer|response|reply))\b[^.!?\n]{0,30}?\b(?:es|is)(?: que)? (?:si|yes|sicond|sipolite)\b")
@@ -1375,6 +1384,11 @@ class SpacyIntentClassifier:
             # "Quiero la exclusión. No quiero que vuelvan a usar mis datos para promociones": the opt-in
             # answer is read over a refusal of the use of data, of contact or of marketing
             reason = "model:intent opt_in_beside_a_refusal"
+        elif best == Intent.OPT_IN.value and _applies_for_a_job(text_features.rsplit("\n\n", 1)[0]):
+            # "I'm writing to apply for the Marketing Analyst position ... reporting on opt-in rates ... my resume is
+            # attached": a job application speaks of marketing, opt-in rates and joining the company; an opt-in read
+            # there is for a person (an opt-out beside a job application is the sender's request, and stays one)
+            reason = "model:intent opt_in_in_a_job_application"
         elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and _changes_mind(
                 text_features.rsplit("\n\n", 1)[0], best):  # (the normalized text the model read)
             reason = "model:intent changes_mind"
@@ -1435,7 +1449,7 @@ class SpacyIntentClassifier:
         """A bare stop or remove word ("unsubscribe", "STOP", "baja") answering a mail whose subject is quoted ("Re:
         Exclusive offers just for you", "RE: How Kestrel Mobile uses your information"): the subject is the
         carrier's words, and the answer is read alone, when alone it reads as an opt-out more surely."""
-        if not _REPLY_SUBJECT.match(subject) or not 0 < len(_A_WORD.findall(text)) <= BARE_REQUEST_WORDS:
+        if not REPLY_SUBJECT.match(subject) or not 0 < len(_A_WORD.findall(text)) <= BARE_REQUEST_WORDS:
             return None
         alone = features(model_input("", text))
         if set(_concept_words(alone)) not in _BARE_REQUESTS:

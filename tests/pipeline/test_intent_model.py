@@ -1120,6 +1120,43 @@ def test_the_safety_net_does_not_read_the_story_of_an_earlier_opt_out_beside_an_
     assert result.scores["opt_out"] >= GuardedClassifier.GUARD_SCORE
 
 
+def test_the_safety_net_beside_an_opt_in_reads_neither_a_replys_subject_nor_an_opt_out_named_as_a_thing() -> None:
+    from optout_daemon.pipeline.classify import GuardedClassifier  # noqa: PLC0415
+    from optout_daemon.pipeline.types import Classification  # noqa: PLC0415
+
+    class _SaysOptIn:
+        name = "stand-in"
+
+        def classify(self, subject: str, text: str) -> Classification:
+            return Classification(Intent.OPT_IN, 0.95, {"opt_out": 0.02, "opt_in": 0.95, "ambiguous": 0.02,
+                                                        "unrelated": 0.01}, "stand-in", ())
+
+    guard = GuardedClassifier(_SaysOptIn())
+    # the subject a reply quotes is the carrier's (or an earlier mail's) words
+    for subject, text in (("Re: Your opt-out has been processed", "No wait, I want the deals, keep me in."),
+                          ("RE: Confirmación de baja", "Yo sí quiero las promociones, fue mi hijo."),
+                          ("", "My son made the opt out on my account without asking me. I like the offers, put me back."),
+                          ("", "ya pueden volver a mandarme promos, me arrepentí de la baja")):
+        assert "keywords_suggest_opt_out" not in guard.classify(subject, text).reasons, (subject, text)
+    # a subject of the sender's own still counts, and so does an opt-out asked for in the words
+    for subject, text in (("Opt out", "I like the deals on tablets."), ("Re: offers", "Keep my offers, and opt me out of texts."),
+                          ("", "I like the offers but the opt out is what I want: opt me out.")):
+        assert "keywords_suggest_opt_out" in guard.classify(subject, text).reasons, (subject, text)
+
+
+@pytest.mark.parametrize("subject, body", [
+    ("Application - Marketing Analyst (Req #4471)",
+     "Dear Hiring Manager,\n\nI'm writing to apply for the Marketing Analyst position posted on your careers page. I have "
+     "four years of experience in customer segmentation and campaign analytics, including reporting on opt-in rates for "
+     "email campaigns. My resume is attached.\n\nThank you for your consideration."),
+    ("Marketing Coordinator", "Please find attached my resume for the Marketing Coordinator position. I'm excited about the "
+                              "opportunity to join your team and can start at once. I'm available for an interview."),
+])
+def test_an_opt_in_read_in_a_job_application_goes_to_a_person(model, subject: str, body: str) -> None:  # noqa: ANN001
+    result = classify(model, subject, body)
+    assert result.intent is not Intent.OPT_IN or result.confidence < 0.8, result
+
+
 @pytest.mark.parametrize(("text", "shown"), [
     ("How much is a new line? I want you to stop looking at my calls to sell me plans.", True),
     ("Sorry, wrong address. Anyway: no promotional calls anymore please.", True),
