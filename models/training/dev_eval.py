@@ -20,7 +20,7 @@ dev side holds the later batches' reversals and mixed requests and is harder (it
 the held-out set did not show).
 
 Decisions on data, features and rules are taken on these figures; the held-out set then measures them
-once (docs/MODEL.md). Takes about a minute per fold on this machine.
+once (docs/MODEL.md). Each fold trains config.cfg's average_of_seeds models (eight: a few minutes).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def fold_results(fold: int, seed: int, errors: int, base: dict | None = None) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--seed", type=int, default=0, help="training seed (the shipped model uses 0)")
+    parser.add_argument("--seed", type=int, default=0, help="first training seed (config.cfg average_of_seeds: the shipped model averages seeds 0-7)")
     parser.add_argument("--errors", type=int, default=0, help="wrong decisions (one line per message, any scenario) listed per fold at 0.6")
     parser.add_argument("--base", help="git revision whose training phrasings make the dev folds")
     args = parser.parse_args(argv)
