@@ -260,6 +260,8 @@ _REPORTED_SPEECH = re.compile(r"\b(?:saying|diciendo)\b.*|\b(?:email|e-mail|mess
                               r"called|phoned|texted)\b[^.]{0,30}?"
                               r"\basking\b[^,;]*|\b(?:replied|texted|typed|respondi|respondimos|conteste|contestamos)\s+[\"']?\w+|"
                               r"\basked (?:(?:you|them|him|her|us|me|the \w+) )?to\b.*|\b(?:dice|decia|dicen|decian) que\b.*|"
+                              # ("told me to write, so please opt me out": what was told ends with its clause)
+                              r"\btold (?:(?:you|them|him|her|us|me|the \w+) )?to\b[^.,;!?\n]*|"
                               r"\b(?:said|that) (?=(?:you|they) (?:could|can|may)\b)[^.]*|"
                               # "last week I emailed and said opt me out": what that email said
                               r"\b(?:e-?mailed|wrote|called|texted|phoned|replied)(?: you| in)? and (?:said|asked|told you)\b.*")

@@ -1109,7 +1109,8 @@ def test_the_safety_net_does_not_read_the_story_of_an_earlier_opt_out_beside_an_
     for text in ("Me di de baja hace meses pero ahora quiero las ofertas otra vez.",
                  "I unsubscribed last year. I miss the deals, sign me back up.",
                  "Mi mamá quiere volver a recibir las ofertas, ella se dio de baja por error.",
-                 "That opt-out from before is void as far as I'm concerned, send me the offers."):
+                 "That opt-out from before is void as far as I'm concerned, send me the offers.",
+                 "Back in January I told you to stop using my information for offers. Go ahead and use it again."):
         assert "keywords_suggest_opt_out" not in guard.classify("", text).reasons, text
     # ... a part after a comma that asks to opt out now is still held
     assert "keywords_suggest_opt_out" in guard.classify("", "I want the offers back, and opt me out of texts.").reasons
