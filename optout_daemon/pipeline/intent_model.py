@@ -396,6 +396,20 @@ def _bare_contraction(m: re.Match[str]) -> str:
     return {"ca": "can", "wo": "will"}.get(m.group(1), m.group(1)) + " not"
 
 
+# "out" after a verb it does not make a request of: "figure out why it drops", "the tech came out", "it went out
+# again", "check out", "find out" (after _NO_CONDITION_IF, which reads "find out if" as "whether")
+_PARTICLE_OUT = re.compile(r"\b(figure|figured|figuring|figures|find|finds|finding|found|came|come|comes|coming|check|checked|"
+                           r"checking|sort|sorted|sorting|work|worked|working|works|point|pointed|pointing|turn|turned|turns|"
+                           r"ran|run|runs|running|went|go|goes|going|print|printed|reach|reached|reaching|fill|filled|"
+                           r"filling|freak|freaked|pass|passed|burned|burnt|zoned|wore|worn|spell|spelled|carry|carried|"
+                           r"sent|send|sends|sending|mailed|hand|handed|blacked|knocked) out\b")
+# "keeps dropping", "keep freezing", "se sigue cayendo": a fault that goes on, not something the customer keeps
+_KEEPS_FAILING = re.compile(r"\bkeeps\b ?|\bkeep (?=(?:dropping|freezing|crashing|disconnecting|buffering|rebooting|"
+                            r"restarting|failing|dying|glitching|lagging|cutting|losing|going (?:down|out))\b)|"
+                            r"\bsigue (?=(?:cayendo|fallando|cortando|cortandose|llegando|cobrando|mandando|enviando|"
+                            r"llamando|sin|apareciendo|saliendo)\b)")
+
+
 # The rewrites of normalize(), in order, each with strings one of which every match contains: a
 # pattern runs only on text that holds one of them (a test checks the result is the same).
 _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
@@ -456,6 +470,8 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("permit",), _I_TAKE_THE_LIBERTY, ""),  # "me permito solicitarles", "me permito enviar mi hoja de vida"
     (("hoja de vida",), _HOJA_DE_VIDA, "cv"),
     (("revo", "withdraw", "retract", "cancel", "rescind", "retir", "anul"), _REVOKE_REQUEST, "rescind"),
+    ((" out",), _PARTICLE_OUT, r"\1"),  # "figure out why my internet drops", "the tech came out": no opting out
+    (("keep", "sigue "), _KEEPS_FAILING, ""),  # "internet keeps dropping", "se sigue cayendo": a fault, nothing kept
 )
 
 
