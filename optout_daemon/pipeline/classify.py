@@ -210,10 +210,12 @@ STORY_PARTS = re.compile(r"[.!?;\n]+|\b(?:but|pero|however|sin embargo)\b")
 # ... and for the safety net's reading of an opt-in, a comma ends a part too: "Mi mamá quiere volver a recibir las
 # ofertas, ella se dio de baja por error" (the story's "baja" is no request)
 REPLY_SUBJECT = re.compile(r"\s*(?:re|fw|fwd|rv|res|aw)\s*:", re.I)  # a reply's or a forward's subject quotes another
-# an opt-out named as a thing after a determiner ("the opt out", "your opt-out", "de la baja", "mi baja"): what was done
-# or what the sender was told, not a request (for an opt-in answer only: "undo the opt out" is an opt-in)
-_NAMED_OPT_OUT = re.compile(r"\b(?:the|my|your|his|her|their|our|this|that|la|mi|su|esa|esta|nuestra)\s+"
-                            r"(?:opt(?:ing)?[- ]?out|baja)\b")
+# an opt-out named as a thing that was done or is regretted ("my son made the opt out", "me arrepentí de la baja",
+# "mi hija hizo la baja"): the story, not a request (for an opt-in answer only; "quiero la baja", "I want the opt out",
+# "process my opt-out" are requests and stay)
+_NAMED_OPT_OUT = re.compile(r"\b(?:arrepent[ií]|arrepentimos|arrepiento|arrepentid[ao]|regret|regretted|made|did|hizo|"
+                            r"hicieron|puso|pusieron|pidi[oó]|pidieron)\s+(?:de\s+)?(?:the|my|your|his|her|their|our|this|that|"
+                            r"la|mi|su|esa|esta|nuestra)\s+(?:opt(?:ing)?[- ]?out|baja)\b")
 _GUARD_STORY_PARTS = re.compile(r"[.!?;,\n]+|\b(?:but|pero|however|sin embargo)\b")
 
 
@@ -322,8 +324,8 @@ class GuardedClassifier:
         if result.intent is Intent.OPT_IN:
             # an opt-in that tells how the sender opted out before ("I opted out a couple of years ago,
             # but ...", "me di de baja hace meses pero ..."): the story's opt-out words are not a request;
-            # nor are those of the subject a reply quotes ("Re: Your opt-out has been processed") or an opt-out
-            # named as a thing ("my son made the opt out without asking me", "me arrepentí de la baja")
+            # nor are those of the subject a reply quotes ("Re: Your opt-out has been processed") or of an opt-out
+            # done or regretted ("my son made the opt out without asking me", "me arrepentí de la baja")
             if REPLY_SUBJECT.match(subject):
                 body = model_input("", text).lower()
             body = "\n".join(_NAMED_OPT_OUT.sub(" ", part) for part in _GUARD_STORY_PARTS.split(body)

@@ -1145,11 +1145,17 @@ def test_the_safety_net_beside_an_opt_in_reads_neither_a_replys_subject_nor_an_o
     for subject, text in (("Re: Your opt-out has been processed", "No wait, I want the deals, keep me in."),
                           ("RE: Confirmación de baja", "Yo sí quiero las promociones, fue mi hijo."),
                           ("", "My son made the opt out on my account without asking me. I like the offers, put me back."),
+                          ("", "Mi hija hizo la baja sin preguntarme, yo sí quiero las promociones."),
                           ("", "ya pueden volver a mandarme promos, me arrepentí de la baja")):
         assert "keywords_suggest_opt_out" not in guard.classify(subject, text).reasons, (subject, text)
     # a subject of the sender's own still counts, and so does an opt-out asked for in the words
     for subject, text in (("Opt out", "I like the deals on tablets."), ("Re: offers", "Keep my offers, and opt me out of texts."),
-                          ("", "I like the offers but the opt out is what I want: opt me out.")):
+                          ("", "I like the offers but the opt out is what I want: opt me out."),
+                          # an opt-out named as what is wanted now is a request
+                          ("otra vez la baja", "El mes pasado me volví a inscribir por la promo, pero ya cambié de opinión. "
+                                               "Quiero la baja otra vez de la mercadotecnia."),
+                          ("", "I changed my mind again. I want the opt out back, for good."),
+                          ("", "Tramiten mi baja de la publicidad, ya no quiero las ofertas.")):
         assert "keywords_suggest_opt_out" in guard.classify(subject, text).reasons, (subject, text)
 
 
