@@ -1102,16 +1102,19 @@ def test_an_opt_in_is_not_held_by_the_story_of_an_earlier_opt_out() -> None:
     assert result.intent is Intent.AMBIGUOUS and "model:intent clauses_conflict" in result.reasons
 
 
+class _SaysOptIn:
+    """A classifier that reads every message as a sure opt-in: what the safety net does beside one."""
+
+    name = "stand-in"
+
+    def classify(self, subject: str, text: str):  # noqa: ANN201
+        from optout_daemon.pipeline.types import Classification  # noqa: PLC0415
+        return Classification(Intent.OPT_IN, 0.95, {"opt_out": 0.02, "opt_in": 0.95, "ambiguous": 0.02,
+                                                    "unrelated": 0.01}, "stand-in", ())
+
+
 def test_the_safety_net_does_not_read_the_story_of_an_earlier_opt_out_beside_an_opt_in() -> None:
     from optout_daemon.pipeline.classify import GuardedClassifier  # noqa: PLC0415
-    from optout_daemon.pipeline.types import Classification  # noqa: PLC0415
-
-    class _SaysOptIn:
-        name = "stand-in"
-
-        def classify(self, subject: str, text: str) -> Classification:
-            return Classification(Intent.OPT_IN, 0.95, {"opt_out": 0.02, "opt_in": 0.95, "ambiguous": 0.02,
-                                                        "unrelated": 0.01}, "stand-in", ())
 
     guard = GuardedClassifier(_SaysOptIn())
     for text in ("Me di de baja hace meses pero ahora quiero las ofertas otra vez.",
@@ -1131,14 +1134,6 @@ def test_the_safety_net_does_not_read_the_story_of_an_earlier_opt_out_beside_an_
 
 def test_the_safety_net_beside_an_opt_in_reads_neither_a_replys_subject_nor_an_opt_out_named_as_a_thing() -> None:
     from optout_daemon.pipeline.classify import GuardedClassifier  # noqa: PLC0415
-    from optout_daemon.pipeline.types import Classification  # noqa: PLC0415
-
-    class _SaysOptIn:
-        name = "stand-in"
-
-        def classify(self, subject: str, text: str) -> Classification:
-            return Classification(Intent.OPT_IN, 0.95, {"opt_out": 0.02, "opt_in": 0.95, "ambiguous": 0.02,
-                                                        "unrelated": 0.01}, "stand-in", ())
 
     guard = GuardedClassifier(_SaysOptIn())
     # the subject a reply quotes is the carrier's (or an earlier mail's) words
