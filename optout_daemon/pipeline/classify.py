@@ -209,6 +209,7 @@ _ASKS_NOW = re.compile(
 STORY_PARTS = re.compile(r"[.!?;\n]+|\b(?:but|pero|however|sin embargo)\b")
 # ... and for the safety net's reading of an opt-in, a comma ends a part too: "Mi mamá quiere volver a recibir las
 # ofertas, ella se dio de baja por error" (the story's "baja" is no request)
+_GUARD_STORY_PARTS = re.compile(r"[.!?;,\n]+|\b(?:but|pero|however|sin embargo)\b")
 REPLY_SUBJECT = re.compile(r"\s*(?:re|fw|fwd|rv|res|aw)\s*:", re.I)  # a reply's or a forward's subject quotes another
 # an opt-out named as a thing that was done or is regretted ("my son made the opt out", "me arrepentí de la baja",
 # "mi hija hizo la baja"): the story, not a request (for an opt-in answer only; "quiero la baja", "I want the opt out",
@@ -216,7 +217,6 @@ REPLY_SUBJECT = re.compile(r"\s*(?:re|fw|fwd|rv|res|aw)\s*:", re.I)  # a reply's
 _NAMED_OPT_OUT = re.compile(r"\b(?:arrepent[ií]|arrepentimos|arrepiento|arrepentid[ao]|regret|regretted|made|did|hizo|"
                             r"hicieron|puso|pusieron|pidi[oó]|pidieron)\s+(?:de\s+)?(?:the|my|your|his|her|their|our|this|that|"
                             r"la|mi|su|esa|esta|nuestra)\s+(?:opt(?:ing)?[- ]?out|baja)\b")
-_GUARD_STORY_PARTS = re.compile(r"[.!?;,\n]+|\b(?:but|pero|however|sin embargo)\b")
 
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})

@@ -1771,7 +1771,7 @@ def train(training_dir: Path, out_dir: Path, seed: int = 0) -> dict:
 
 
 def _train_one(config, texts: list[str], labels: list[str], seed: int):  # noqa: ANN001, ANN202 - spaCy objects
-    """One textcat trained with `seed` (weight initialisation, dropout, the order of the examples)."""
+    """One textcat trained with `seed`, which fixes every random choice of training (above all the order of the examples)."""
     import spacy  # noqa: PLC0415
     from spacy.training import Example  # noqa: PLC0415
     from spacy.util import fix_random_seed, minibatch, registry  # noqa: PLC0415
