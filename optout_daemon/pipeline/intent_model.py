@@ -1681,8 +1681,13 @@ class SpacyIntentClassifier:
         if best == Intent.OPT_OUT.value and any(c[Intent.OPT_IN.value] >= CONFLICT_SCORE for c in cats) \
                 and not _CHANGE_OF_MIND.search(normalize(text)):
             settled = max((i for i, c in enumerate(cats) if c[Intent.OPT_OUT.value] >= LETTER_REQUEST_SCORE), default=-1)
-        # ... and, beside an opt-in answer, a clause that only says not to remove the sender ("Please don't opt me out")
-        kept = [best == Intent.OPT_IN.value and _only_a_negated_removal(doc) for doc in docs]
+        # ... and, beside an opt-in answer, a clause that only says not to remove the sender ("Please don't opt me out"),
+        # or only asks to leave the do-not-market list named in it or in the two before ("I'm on your do-not-market list ...
+        # Take me off it", "salirme de la lista de no publicidad. Pues sáquenme"): leaving that list is the way back in
+        kept = [best == Intent.OPT_IN.value and (_only_a_negated_removal(doc) or (
+                    bool(words & _LEAVES) and words <= _LEAVES_THE_LIST
+                    and any(_DNM_LIST in d.split("\n\n", 1)[0] for d in docs[max(0, i - 2):i + 1])))
+                for i, (words, doc) in enumerate(zip(said, docs))]
         read = {label for label in _CONFLICTING
                 if any(c[label] >= CONFLICT_SCORE and (label == best or not (t or o or x))
                        and not (label == Intent.OPT_OUT.value and k)
@@ -1698,6 +1703,11 @@ class SpacyIntentClassifier:
             return True
         return best == Intent.OPT_IN.value and best in read and all(
             t for c, t in zip(cats, told) if c[best] >= CONFLICT_SCORE)
+
+
+_LEAVES = frozenset(("c_stop", "c_remove"))
+_LEAVES_THE_LIST = _LEAVES | {"c_want", "c_dnm"}  # ("she wants off", "take me off it", "sáquenme")
+_DNM_LIST = "dnmlist"  # normalize()'s one word for the do-not-market list
 
 
 # Texts the direct scorer is checked on at load: it is used only when it gives spaCy's own scores.

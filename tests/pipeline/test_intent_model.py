@@ -1702,3 +1702,13 @@ def test_who_writes_for_whom_asks_nothing() -> None:
     model = _ByWords(rules, {"opt_in": 0.95, "ambiguous": 0.05}).real
     text = "I'm typing this for my grandmother because she doesn't do email. She wants the deals, use her info."
     assert model.classify("", text).intent is Intent.OPT_IN
+
+
+def test_leaving_the_do_not_market_list_named_just_before_is_no_opt_out_beside_an_opt_in(model) -> None:  # noqa: ANN001
+    # "sáquenme" asks to leave the list the sentence before names: the way back in, not a stop request
+    named = classify(model, "", "En la tienda me dijeron que para la promo tengo que salirme de la lista de no publicidad. "
+                                "Pues sáquenme. Autorizo que usen mis datos para ofertas.")
+    assert named.intent is Intent.OPT_IN and named.confidence >= 0.8 and "model:intent clauses_conflict" not in named.reasons
+    # without the list, the same removal beside the consent is a stop request: a person reads it
+    bare = classify(model, "", "Me llegan muchos mensajes de ventas. Pues sáquenme. Autorizo que usen mis datos para ofertas.")
+    assert bare.intent is not Intent.OPT_IN
