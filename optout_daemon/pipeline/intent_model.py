@@ -1438,6 +1438,10 @@ class SpacyIntentClassifier:
         elif best == Intent.OPT_OUT.value and _FOOTER.search(text_features):
             # "Reply STOP to opt out": a mailing's instruction, pasted or forwarded; a person reads it
             reason = "model:intent opt_out_in_a_footer"
+        elif best == Intent.OPT_OUT.value and _LEAVES_THE_DNM_LIST.search(text_features.split("\n\n", 1)[0]):
+            # "I'm on your do-not-market list. Please take me off it", "estoy en la lista de no contactar, sáquenme de esa
+            # lista": leaving the list is the way back in; a person reads which way the customer means
+            reason = "model:intent opt_out_leaves_the_list"
         elif best == Intent.OPT_OUT.value and _REVERSAL.search(text_features):
             # the words undo a restriction ("my objection ... is withdrawn", "undo the opt-out I sent"):
             # an opt-out answer contradicts them
@@ -1705,6 +1709,14 @@ class SpacyIntentClassifier:
             t for c, t in zip(cats, told) if c[best] >= CONFLICT_SCORE)
 
 
+# ... and an opt-out answer whose removal points back at the do-not-market list the sender says they are on ("she is on
+# your do-not-market list and she wants off", "I'm on your do-not-market list. Please take me off it", "estoy en su
+# lista de no publicidad y quiero salir de ella")
+_LEAVES_THE_DNM_LIST = re.compile(
+    r"\b(?:on|in|en)\s+(?:your|the|their|su|sus|la|esa)\s+(?:lista de\s+)?dnmlist\s*(?:list|lista)?\b[^.!?\n]{0,60}?[.!?,]?\s*"
+    r"(?:please\s+|por favor\s+|pues\s+)?(?:\w+\s+){0,4}?"
+    r"(?:wants? (?:off|out)\b|(?:take|get) (?:me|him|her|us|them) (?:off|out)(?: of)? (?:it|that|there|that list|the list)\b|"
+    r"(?:salir|salirme|salirse|salirnos) de (?:ella|ahi|esa lista|la lista)\b|(?:saquen|quiten)(?:me|la|lo|nos|los|las)? de (?:ella|ahi|esa lista|la lista)\b)")
 _LEAVES = frozenset(("c_stop", "c_remove"))
 _LEAVES_THE_LIST = _LEAVES | {"c_want", "c_dnm"}  # ("she wants off", "take me off it", "sáquenme")
 _DNM_LIST = "dnmlist"  # normalize()'s one word for the do-not-market list

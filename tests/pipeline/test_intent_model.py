@@ -1712,3 +1712,23 @@ def test_leaving_the_do_not_market_list_named_just_before_is_no_opt_out_beside_a
     # without the list, the same removal beside the consent is a stop request: a person reads it
     bare = classify(model, "", "Me llegan muchos mensajes de ventas. Pues sáquenme. Autorizo que usen mis datos para ofertas.")
     assert bare.intent is not Intent.OPT_IN
+
+
+@pytest.mark.parametrize(("body", "leaves"), [
+    ("she is on your do-not-market list and she wants off", True),
+    ("I'm on your do-not-market list. Please take me off it.", True),
+    ("Estoy en su lista de no publicidad y quiero salir de ella.", True),
+    ("Estoy en la lista de no contactar, sáquenme de esa lista.", True),
+    # on the list and still getting mail: the removal asked is from the marketing, an opt-out
+    ("I'm on your do-not-market list and you still send me ads. Stop it.", False),
+    ("I'm on your do-not-market list and you still send me ads. Take me off your mailing list.", False),
+    ("Put me on your do-not-market list.", False),
+])
+def test_an_opt_out_read_where_the_sender_asks_off_the_do_not_market_list_goes_to_a_person(model, body: str,  # noqa: ANN001
+                                                                                             leaves: bool) -> None:
+    result = classify(model, "", body)
+    assert ("model:intent opt_out_leaves_the_list" in result.reasons) is leaves, result
+    if leaves:
+        assert result.intent is not Intent.OPT_OUT
+    else:
+        assert result.intent is Intent.OPT_OUT
