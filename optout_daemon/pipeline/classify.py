@@ -320,14 +320,14 @@ class GuardedClassifier:
             # an opt-in the model reads as undoing a restriction says "opt-out" as a noun ("delete my
             # opt-out request", "my opt-out is cancelled"): the phrase is the restriction, not a request
             return result
-        body = model_input(subject, text).lower()
-        if result.intent is Intent.OPT_IN:
+        opt_in = result.intent is Intent.OPT_IN
+        # (beside an opt-in, the subject a reply quotes is not read: "Re: Your opt-out has been processed")
+        body = model_input("" if opt_in and REPLY_SUBJECT.match(subject) else subject, text).lower()
+        if opt_in:
             # an opt-in that tells how the sender opted out before ("I opted out a couple of years ago,
             # but ...", "me di de baja hace meses pero ..."): the story's opt-out words are not a request;
-            # nor are those of the subject a reply quotes ("Re: Your opt-out has been processed") or of an opt-out
-            # done or regretted ("my son made the opt out without asking me", "me arrepentí de la baja")
-            if REPLY_SUBJECT.match(subject):
-                body = model_input("", text).lower()
+            # nor are those of an opt-out done or regretted ("my son made the opt out without asking me",
+            # "me arrepentí de la baja")
             body = "\n".join(_NAMED_OPT_OUT.sub(" ", part) for part in _GUARD_STORY_PARTS.split(body)
                              if not tells_the_past(DIGITS.sub("0", fold(part))))
         # what the keyword baseline would call `opt_out` (a plain opt-out phrase and no opt-in one),
