@@ -1438,7 +1438,7 @@ class SpacyIntentClassifier:
         elif best == Intent.OPT_OUT.value and _FOOTER.search(text_features):
             # "Reply STOP to opt out": a mailing's instruction, pasted or forwarded; a person reads it
             reason = "model:intent opt_out_in_a_footer"
-        elif best == Intent.OPT_OUT.value and _LEAVES_THE_DNM_LIST.search(text_features.split("\n\n", 1)[0]):
+        elif best == Intent.OPT_OUT.value and _LEAVES_THE_DNM_LIST.search(text_features.rsplit("\n\n", 1)[0]):
             # "I'm on your do-not-market list. Please take me off it", "estoy en la lista de no contactar, sáquenme de esa
             # lista": leaving the list is the way back in; a person reads which way the customer means
             reason = "model:intent opt_out_leaves_the_list"

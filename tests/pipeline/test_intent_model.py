@@ -1719,6 +1719,7 @@ def test_leaving_the_do_not_market_list_named_just_before_is_no_opt_out_beside_a
     ("I'm on your do-not-market list. Please take me off it.", True),
     ("Estoy en su lista de no publicidad y quiero salir de ella.", True),
     ("Estoy en la lista de no contactar, sáquenme de esa lista.", True),
+    ("Hello,\n\nI'm on your do-not-market list. Please take me off it.\n\nThanks, Ann", True),  # after a greeting
     # on the list and still getting mail: the removal asked is from the marketing, an opt-out
     ("I'm on your do-not-market list and you still send me ads. Stop it.", False),
     ("I'm on your do-not-market list and you still send me ads. Take me off your mailing list.", False),
