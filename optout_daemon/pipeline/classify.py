@@ -63,7 +63,12 @@ _GUARD_OUT = [re.compile(r"\bopt\s+(?!in\b)(?:[\w']+\s+){1,5}?out\b", re.I),
               # a stop verb with marketing as its object: "... cant log in block marketing on my account"
               re.compile(r"\b(block|restrict|limit|halt|end|quit|bloqueen|bloquear|restrinjan|limiten)\s+"
                          r"(all\s+|the\s+|any\s+|toda\s+|la\s+|las\s+)?(marketing|ads|advertising|promos|promotions|"
-                         r"publicidad|promociones|mercadeo)\b", re.I)]
+                         r"publicidad|promociones|mercadeo)\b", re.I),
+              # something of the sender's taken out of the marketing: "Please remove my email address,
+              # jtorres77@example.com, from your promotional mailings" (a dot inside an address ends no sentence)
+              re.compile(r"\b(remove|delete|take|drop|quiten|saquen|borren|eliminen)\b(?:[^.!?\n]|\.(?=\w)){0,80}?"
+                         r"\b(from|off|of|de|del)\s+(?:[\w']+\s+){0,3}?(marketing|promotional|promotions?|promos?|advertising|"
+                         r"mailings?|mailing lists?|publicidad|promociones|ofertas|mercadeo)\b", re.I)]
 _IN = [re.compile(p, re.I | re.M) for p in _OPT_IN]
 
 
@@ -168,7 +173,7 @@ _TOLD = re.compile(
     # ("said information", "said account": the legal adjective tells nothing)
     r"chose|decided|submitted|agreed|texted|typed|answered|said(?! (?:information|info|data|account|records|usage|use|company|notice|letter|"
     r"request|services?|lines?)\b)|did|had|was|were|got|went|tried|ago|previously|already|"
-    r"took|taken|removed|dropped|kicked|switched|from before|de antes|"
+    r"took|taken|removed|dropped|kicked|switched|helped|from before|de antes|"
     r"last (?:year|month|week|spring|summer|fall|autumn|winter|time)|back in|a while back|in the past|"
     r"me di|se dio|nos dimos|pedi|pidio|pidieron|solicite|escribi|escribio|les dije|dije|dijo|hice|hizo|"
     r"this morning|earlier today|esta manana|hoy temprano|sin querer|por error|por equivocacion|by mistake|by accident|"
@@ -183,7 +188,8 @@ _ASKS_NOW = re.compile(
     r"\b(?:please|pls|plz|kindly|(?<!did not )(?<!did )wants?|(?:(?<=would )|(?<='d )|(?<=\bid )|(?<=\bi )|(?<=\bwe ))like|"
     r"need|needs|can|could|will|would|should|"
     # ("opt" after a determiner is the noun: "that opt-out from before is void")
-    r"must|(?<!to )let|make|put|take|add|keep|(?<!had me )(?<!made me )sign|(?<!to )(?<!the )(?<!that )(?<!this )(?<!my )(?<!your )opt|"
+    r"must|(?<!to )let|make|put|take|add|keep|(?<!had me )(?<!made me )sign|(?<!to )(?<!the )(?<!that )(?<!this )(?<!my )(?<!your )"
+    r"(?<!helped me )(?<!helped us )(?<!helped him )(?<!helped her )opt|"
     r"stop|quiere|quieren|remove|do not|don[’']?t|quit|cancel|undo|reinstate|restore|"
     r"quiero|queremos|quisiera|deseo|deseamos|necesito|por favor|porfa|favor|pueden|puede|podrian|podria|"
     r"pido|pedimos|solicito|dejen|paren|no me(?! llega| llego| [a-z]*(?:aran|ieran|aban|ian)\b)|"
@@ -191,7 +197,7 @@ _ASKS_NOW = re.compile(
     r"excluyan|quiten|saquen|borren|pongan|agreguen|manden|reactiven|activen|usen|utilicen|quito|retiro|revoco|"
     r"autorizo|doy|acepto|niego|prohibo|exijo|sigo|seguimos|(?<!sin )querer|(?<!que )ya no|"
     # "opt me out", "take me off" ask now; "opted me out", "took me off" tell what someone did
-    r"(?<!to opt )(?<!to take )(?<!to put )(?<!opted )(?<!signed )(?<!switched )(?<!took )(?<!taken )(?<!removed )(?<!dropped )(?<!kicked )me (?:off|out|in|back)|"
+    r"(?<!to opt )(?<!to take )(?<!to put )(?<!helped )(?<!opted )(?<!signed )(?<!switched )(?<!took )(?<!taken )(?<!removed )(?<!dropped )(?<!kicked )me (?:off|out|in|back)|"
     # a Spanish request to "ustedes" ("anulen el bloqueo que pedí"), and the like in the present, but not a
     # past subjunctive or imperfect ("pidiendo que ya no usaran nuestra información", "nos mandaban", "les dije
     # que sí podían usar mi información"), nor the present of a verb in -iar ("me envían"), which asks nothing

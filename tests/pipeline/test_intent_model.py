@@ -348,6 +348,32 @@ def _concepts(text: str) -> list[str]:
     return intent_model.concepts(intent_model.normalize(text))
 
 
+def test_nobody_and_nadie_negate_what_follows() -> None:
+    # "nobody wants sales calls", "nadie quiere ofertas": no one wants them, a refusal (not c_want c_mkt: an opt-in)
+    for text in ("These are tenant phones, nobody wants sales calls on them.", "Nadie en la casa quiere ofertas."):
+        assert {"c_nwant", "c_nmkt"} <= set(_concepts(text)), text
+        assert not {"c_want", "c_mkt"} & set(_concepts(text)), text
+
+
+def test_missing_out_is_no_removal() -> None:
+    assert "c_remove" not in _concepts("my son says im missing out on all the good deals lol")
+    assert "c_remove" in _concepts("leave me out of the deals")
+
+
+def test_placing_lines_on_the_do_not_market_list_is_joining_it() -> None:
+    # however many words name what joins the list, the verb that places it there is read beside the list
+    for text in ("Please put all 14 lines on the Harborview account on the do-not-market list.",
+                 "Please add my line to the do-not-market list.", "Pongan mi número en la lista de no publicidad.",
+                 "Put me back on the do-not-market list."):
+        assert "c_add_dnm" in _concepts(text), text
+        assert "c_again" not in _concepts(text), text
+    # ... not when it is negated ("do NOT put me on it": an opt-in), nor a story of being placed there
+    for text in ("Please do NOT put me on the do-not-market list.", "I was put on the do-not-market list by mistake.",
+                 "I put myself on your do-not-market list last summer."):
+        assert "c_add_dnm" not in _concepts(text), text
+        assert "c_remove" not in _concepts(text), text
+
+
 def test_what_the_concepts_read_in_everyday_wording() -> None:
     # "neither of us wants" refuses; "either way" negates nothing
     assert _concepts("Neither of us wants offers")[:3] == ["c_neg", "c_nwant", "c_nmkt"]
@@ -525,6 +551,10 @@ class _SaysUnrelated:
     ("Don't opt me out, I need my bill explained.", False),  # "n't" negates like "not"
     ("I dont want to unsubscribe, my router is broken.", False),
     ("I don't know what this is. Opt me out.", True),
+    # something of the sender's taken out of the marketing, an address with dots in it
+    ("Please remove my email address, jtorres77@example.com, from your promotional mailings.", True),
+    ("Quiten mi número de sus promociones.", True),
+    ("Please delete the old card from my account, it expired.", False),
 ])
 def test_the_safety_net_sends_opt_out_requests_the_model_missed_to_a_person(text: str, raised: bool) -> None:
     from optout_daemon.pipeline.classify import GuardedClassifier  # noqa: PLC0415
@@ -633,6 +663,55 @@ def test_an_opt_in_a_clause_doubts_goes_to_a_person_unless_the_model_is_sure() -
     assert plain.real.classify("", other).intent is Intent.OPT_IN
 
 
+def test_a_clause_doubts_an_opt_out_only_when_it_reads_ambiguous_surely() -> None:
+    # a letter's clause that only tells the story ("but she doesn't do email") reads `ambiguous` unsurely beside the request
+    text = "My mother asked me to write, but she doesn't do email. Please opt her out of all marketing."
+    told = [("opt her out", {"opt_out": 0.98, "ambiguous": 0.02}), ("email", {"ambiguous": 0.86, "opt_out": 0.14}),
+            ("asked me", {"unrelated": 1.0})]
+    result = _ByWords(told, {"opt_out": 0.9, "ambiguous": 0.1}).real.classify("", text)
+    assert result.intent is Intent.OPT_OUT and "model:intent clauses_conflict" not in result.reasons
+    # a doubt read surely is one, and an opt-in clause at the conflict score still conflicts
+    doubt = [told[0], ("email", {"ambiguous": 0.95, "opt_out": 0.05}), told[2]]
+    assert "model:intent clauses_conflict" in _ByWords(doubt, {"opt_out": 0.9}).real.classify("", text).reasons
+    consent = [told[0], ("are fine", {"opt_in": 0.75, "opt_out": 0.25})]
+    partial = "Please opt her out of all marketing. The catalogs by mail are fine."
+    assert "model:intent clauses_conflict" in _ByWords(consent, {"opt_out": 0.9}).real.classify("", partial).reasons
+
+
+def test_a_second_thought_turns_the_request_even_read_unsurely() -> None:
+    # "Then again, ..." / "O mejor, ...": whatever the clause reads other than the answer, at the doubt score, is for a person
+    rules = [("opt me out", {"opt_out": 1.0}), ("taken off", {"ambiguous": 0.68, "opt_in": 0.32})]
+    model = _ByWords(rules, {"opt_out": 0.95, "ambiguous": 0.05}).real
+    turned = "Please just opt me out of all marketing. Then again, the privacy block I asked for can be taken off now."
+    assert "model:intent clauses_conflict" in model.classify("", turned).reasons
+    # the same clause without the second thought reads no conflict below the conflict score
+    plain = "Please just opt me out of all marketing. The privacy block I asked for can be taken off now."
+    assert "model:intent clauses_conflict" not in model.classify("", plain).reasons
+
+
+def test_keeping_one_way_of_contact_or_one_line_is_a_partial_request() -> None:
+    # an opt-out that keeps the mail ("The mail is fine"), an opt-in that leaves a line out: for a person
+    kept = "Please stop the phone calls. The mail is fine, she likes looking at the catalog."
+    assert intent_model._sets_a_condition(kept, intent_model.features(kept))
+    thanked = "Opt me out. Thanks, everything is fine."
+    assert not intent_model._sets_a_condition(thanked, intent_model.features(thanked))
+    part = "Put me back in for the offers on my line but leave my wife's line opted out."
+    assert intent_model._OPT_IN_EXCEPT.search(intent_model.normalize(part))
+    assert not intent_model._OPT_IN_EXCEPT.search(intent_model.normalize("Opt me back in and keep my line on the offers."))
+
+
+def test_a_condition_in_a_sentence_that_tells_the_past_sets_none_now() -> None:
+    told = ('Last month I opted back in because the store rep promised a "members only" deal. Never got anything except '
+            "more junk email. So opt me OUT again.")
+    assert not intent_model._sets_a_condition(told, intent_model.features(told))
+    asked = "Opt me out, except for the members only deals."
+    assert intent_model._sets_a_condition(asked, intent_model.features(asked))
+    # "if you need them I'll send them" is an offer; "I want to know if ... or if ..." asks whether
+    offer = "Tengo los comprobantes del banco, si los precisan se los mando. No autorizo que usen mis datos."
+    assert not intent_model._sets_a_condition(offer, intent_model.features(offer))
+    assert "sicond" not in intent_model.normalize("quiero saber si tengo que pedir traslado o si lo hago por la app")
+
+
 def test_an_opt_out_beside_a_clause_that_consents_now_goes_to_a_person() -> None:
     text = "You can keep using my info for deals through August. After that I don't want it used."
     rules = [("through august. after", {"opt_out": 0.75, "opt_in": 0.25}),  # the whole message
@@ -717,8 +796,8 @@ def test_a_question_before_the_last_opt_out_request_was_decided_after_it() -> No
 
 def test_in_a_long_letter_a_doubt_without_a_request_word_is_the_story() -> None:
     rules = [("agent i am withdrawing consent to the use", {"opt_out": 1.0}),  # the request clause
-             ("if needed", {"ambiguous": 0.8, "opt_out": 0.2}),  # a doubt by its words, no request in it
-             ("would that affect", {"ambiguous": 0.8, "opt_out": 0.2}),  # a hedge: a question
+             ("if needed", {"ambiguous": 0.95, "opt_out": 0.05}),  # a doubt by its words, no request in it
+             ("would that affect", {"ambiguous": 0.95, "opt_out": 0.05}),  # a hedge: a question
              ("bill", {"unrelated": 1.0}), ("calls", {"unrelated": 1.0})]
     model = _ByWords(rules, {"opt_out": 0.9, "ambiguous": 0.1}).real
     letter = ("My father is 91 and his bill is paid by me. He gets sales calls every night. As his agent I am "
@@ -1005,6 +1084,10 @@ def test_a_negation_typed_wrong_is_still_a_negation() -> None:
     ("Respondí baja a un mensaje de ustedes el viernes", True),
     ("I sent an email last week asking to be opted out", True),
     ("Marqué sin querer la casilla de no participar", True),
+    # someone helped the customer opt out: what they did then; "please help me opt out" asks now
+    ("My granddaughter helped me opt out of your marketing last spring,", True),
+    ("Last year my grandson helped me opt out of your mailings", True),
+    ("Please help me opt out", False),
 ])
 def test_a_clause_that_tells_the_past_is_one_that_asks_nothing_now(text: str, told: bool) -> None:
     assert intent_model._told(intent_model.normalize(text)) is told
