@@ -188,7 +188,9 @@ _ASKS_NOW = re.compile(
     r"\b(?:please|pls|plz|kindly|(?<!did not )(?<!did )wants?|(?:(?<=would )|(?<='d )|(?<=\bid )|(?<=\bi )|(?<=\bwe ))like|"
     r"need|needs|can|could|will|would|should|"
     # ("opt" after a determiner is the noun: "that opt-out from before is void")
-    r"must|(?<!to )let|make|put|take|add|keep|(?<!had me )(?<!made me )sign|(?<!to )(?<!the )(?<!that )(?<!this )(?<!my )(?<!your )"
+    # ("the rep put me on your do-not-market list": what someone did; "please put me on it" asks)
+    r"must|(?<!to )let|make|(?<!rep )(?<!agent )(?<!someone )(?<!somebody )(?<!he )(?<!she )(?<!they )(?<!who )(?<!guy )"
+    r"(?<!lady )(?<!husband )(?<!wife )(?<!son )(?<!daughter )(?<!store )(?<!employee )put|take|add|keep|(?<!had me )(?<!made me )sign|(?<!to )(?<!the )(?<!that )(?<!this )(?<!my )(?<!your )"
     r"(?<!helped me )(?<!helped us )(?<!helped him )(?<!helped her )opt|"
     r"stop|quiere|quieren|remove|do not|don[’']?t|quit|cancel|undo|reinstate|restore|"
     r"quiero|queremos|quisiera|deseo|deseamos|necesito|por favor|porfa|favor|pueden|puede|podrian|podria|"
@@ -271,6 +273,10 @@ _REPORTED_SPEECH = re.compile(r"\b(?:saying|diciendo)\b.*|\b(?:email|e-mail|mess
                               # ("told me to write, so please opt me out": what was told ends with its clause)
                               r"\btold (?:(?:you|them|him|her|us|me|the \w+) )?to\b[^.,;!?\n]*|"
                               r"\b(?:said|that) (?=(?:you|they) (?:could|can|may)\b)[^.]*|"
+                              # "February I said opt me back in, then last week I said opt out again": what was said then
+                              # ("as I said, opt me out" and "like I said" repeat it now)
+                              r"(?<!as )(?<!like )\b(?:i|we|he|she|they) said (?:to )?(?=(?:opt|stop|yes|no|remove|take|put|sign|"
+                              r"unsubscribe|cancel)\b)[^.,;!?\n]*|"
                               # "last week I emailed and said opt me out": what that email said
                               r"\b(?:e-?mailed|wrote|called|texted|phoned|replied)(?: you| in)? and (?:said|asked|told you)\b.*")
 

@@ -1088,6 +1088,11 @@ def test_a_negation_typed_wrong_is_still_a_negation() -> None:
     ("My granddaughter helped me opt out of your marketing last spring,", True),
     ("Last year my grandson helped me opt out of your mailings", True),
     ("Please help me opt out", False),
+    # what someone put the customer on, and what the customer said then; "as I said" repeats it now
+    ("When I signed up in Phoenix the rep put me on your do-not-market list, by default I guess", True),
+    ("Last year the rep put me on the do-not-market list, please put me back on it", False),
+    ("January I opted out, February I said opt me back in", True),
+    ("Last week I said opt me out. As I said, opt me out", False),
 ])
 def test_a_clause_that_tells_the_past_is_one_that_asks_nothing_now(text: str, told: bool) -> None:
     assert intent_model._told(intent_model.normalize(text)) is told
