@@ -190,8 +190,8 @@ _ASKS_NOW = re.compile(
     # ("opt" after a determiner is the noun: "that opt-out from before is void")
     # ("the rep put me on your do-not-market list": what someone did; "please put me on it" asks)
     r"must|(?<!to )let|make|(?<!rep )(?<!agent )(?<!someone )(?<!somebody )(?<!he )(?<!she )(?<!they )(?<!who )(?<!guy )"
-    r"(?<!lady )(?<!husband )(?<!wife )(?<!son )(?<!daughter )(?<!store )(?<!employee )put|take|add|keep|(?<!had me )(?<!made me )sign|(?<!to )(?<!the )(?<!that )(?<!this )(?<!my )(?<!your )"
-    r"(?<!helped me )(?<!helped us )(?<!helped him )(?<!helped her )opt|"
+    r"(?<!lady )(?<!husband )(?<!wife )(?<!son )(?<!daughter )(?<!store )(?<!employee )put|take|add|keep|"
+    r"(?<!had me )(?<!made me )sign|(?<!to )(?<!the )(?<!that )(?<!this )(?<!my )(?<!your )(?<!helped me )(?<!helped us )(?<!helped him )(?<!helped her )opt|"
     r"stop|quiere|quieren|remove|do not|don[’']?t|quit|cancel|undo|reinstate|restore|"
     r"quiero|queremos|quisiera|deseo|deseamos|necesito|por favor|porfa|favor|pueden|puede|podrian|podria|"
     r"pido|pedimos|solicito|dejen|paren|no me(?! llega| llego| [a-z]*(?:aran|ieran|aban|ian)\b)|"

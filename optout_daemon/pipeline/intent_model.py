@@ -441,6 +441,8 @@ def _onto_the_list(match: re.Match[str]) -> str:
     if _NEGATED_JUST_BEFORE.search(match.string, max(0, match.start() - 30), match.start()):
         return match.group(0)
     return match.group(0) + "dnmjoin "
+
+
 # "keeps dropping", "keep freezing", "se sigue cayendo": a fault that goes on, not something the customer keeps
 _KEEPS_FAILING = re.compile(r"\bkeeps\b ?|\bkeep (?=(?:dropping|freezing|crashing|disconnecting|buffering|rebooting|"
                             r"restarting|failing|dying|glitching|lagging|cutting|losing|going (?:down|out))\b)|"
