@@ -187,10 +187,10 @@ _ASKS_NOW = re.compile(
     # ("like" after "would", "I'd", "I", "we": not "I opted out like 2 yrs ago")
     r"\b(?:please|pls|plz|kindly|(?<!did not )(?<!did )wants?|(?:(?<=would )|(?<='d )|(?<=\bid )|(?<=\bi )|(?<=\bwe ))like|"
     r"need|needs|can|could|will|would|should|"
-    # ("opt" after a determiner is the noun: "that opt-out from before is void")
     # ("the rep put me on your do-not-market list": what someone did; "please put me on it" asks)
     r"must|(?<!to )let|make|(?<!rep )(?<!agent )(?<!someone )(?<!somebody )(?<!he )(?<!she )(?<!they )(?<!who )(?<!guy )"
     r"(?<!lady )(?<!husband )(?<!wife )(?<!son )(?<!daughter )(?<!store )(?<!employee )put|take|add|keep|"
+    # ("opt" after a determiner is the noun: "that opt-out from before is void"; "helped me opt out" tells)
     r"(?<!had me )(?<!made me )sign|(?<!to )(?<!the )(?<!that )(?<!this )(?<!my )(?<!your )(?<!helped me )(?<!helped us )(?<!helped him )(?<!helped her )opt|"
     r"stop|quiere|quieren|remove|do not|don[’']?t|quit|cancel|undo|reinstate|restore|"
     r"quiero|queremos|quisiera|deseo|deseamos|necesito|por favor|porfa|favor|pueden|puede|podrian|podria|"
