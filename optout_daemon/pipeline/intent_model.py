@@ -114,8 +114,9 @@ _CONTRAST = r"but(?! also)|pero(?! tambien)|preo|pemo|however|sin embargo"
 _TURNS_WITHIN = re.compile(rf"\b(?:{_CONTRAST})\b[^.!?\n]*\b(?:ya no|anymore|no more|no longer|not)\b")
 # A clause that opens with a second thought ("Then again, ...", "Or actually, ...", "O mejor, ...", "Aunque pensándolo
 # bien, ..."): what it reads other than the answer, even unsurely (DOUBT_SCORE), turns the request, for a person
-_SECOND_THOUGHT = re.compile(r"\W*(?:then again|or actually|or maybe|on second thought|o mejor|o tal vez|"
-                             r"(?:aunque )?pensandolo bien)\b")
+# (the markers that also start a clause of their own, _CLAUSE_BREAKS: a second thought written mid-sentence is one)
+_SECOND_THOUGHTS = r"then again|or actually|or maybe|o mejor|o tal vez"
+_SECOND_THOUGHT = re.compile(rf"\W*(?:{_SECOND_THOUGHTS}|on second thought|(?:aunque )?pensandolo bien)\b")
 _TURN = re.compile(rf"\b(?:{_CONTRAST}|though|aunque|now|ahora|ya no|anymore)\b")
 CONFLICT_SHIFT = 0.5
 # Mail that reads unrelated as a whole but has a clause reading opt_in at REQUEST_CLAUSE_SCORE or more
@@ -258,7 +259,7 @@ _ROUTING = re.compile(rf"{_NOT_HERE}|\ba donde (?:escribo|mando|llamo)\b|"
 # A clause ends at a sentence mark, except a point inside a number ("757.440.578") or after "no" before
 # a number ("acct no. 757", "No. de cuenta 6260": a bare "acct no" clause read like a refusal).
 _CLAUSE_BREAKS = (r"(?!(?<=\d)\.\d|(?<=\bno)\.\s*(?:de\s+\w+\s*)?[#:\d])[.!?;\n]+\s*"
-                  r"|\s+(?=(?:but|pero|then again|or actually|or maybe|o mejor|o tal vez|aunque|"
+                  rf"|\s+(?=(?:but|pero|{_SECOND_THOUGHTS}|aunque|"
                   r"however|sin embargo|bueno,? no s[eé]|well,? i (?:don'?t|do not|dont) know|i say|yo digo|"
                   # a question tacked on without a mark: "do not use my information or would that affect my contract"
                   r"or (?:would|will|does|do|is|should|can|could|am)(?= \w))\b)"
