@@ -178,7 +178,7 @@ _TOLD = re.compile(
     r"me di|se dio|nos dimos|pedi|pidio|pidieron|solicite|escribi|escribio|les dije|dije|dijo|hice|hizo|"
     r"this morning|earlier today|esta manana|hoy temprano|sin querer|por error|por equivocacion|by mistake|by accident|"
     r"accidentally|respondi|respondimos|respondio|respondieron|conteste|contestamos|contesto|contestaron|escribieron|"
-    r"received|recibi|recibimos|(?:me|nos) llego|(?:me|nos|lo|la) (?:registro|inscribio|anoto|apunto|suscribio)|"
+    r"received|recibi|recibimos|(?:me|nos) (?:ha |han )?(?:llego|llegado)|(?:me|nos|lo|la) (?:registro|inscribio|anoto|apunto|suscribio)|"
     r"me exclui|se excluyo|me borre|me inscribi|me suscribi|opte|optamos|decidi|decidio|habia|habiamos|"
     r"hace (?:un|una|unos|unas|0|dos|tres|cuatro|varios|varias|mucho|poco|tiempo|meses|anos|semanas|dias)|"
     r"(?:el|la) (?:ano|mes|semana) pasad[oa]|(?:el|la) pasad[oa] (?:ano|mes|semana)|ayer|anteriormente|ya me|ya nos|(?:me|nos|le|les|lo|la) (?:dio|dieron))\b")
@@ -191,7 +191,7 @@ _ASKS_NOW = re.compile(
     r"must|(?<!to )let|make|(?<!rep )(?<!agent )(?<!someone )(?<!somebody )(?<!he )(?<!she )(?<!they )(?<!who )(?<!guy )"
     r"(?<!lady )(?<!husband )(?<!wife )(?<!son )(?<!daughter )(?<!store )(?<!employee )put|take|add|keep|"
     # ("opt" after a determiner is the noun: "that opt-out from before is void"; "helped me opt out" tells)
-    r"(?<!had me )(?<!made me )sign|(?<!to )(?<!the )(?<!that )(?<!this )(?<!my )(?<!your )(?<!helped me )(?<!helped us )(?<!helped him )(?<!helped her )opt|"
+    r"(?<!had me )(?<!made me )sign|(?<!to )(?<!the )(?<!an )(?<!that )(?<!this )(?<!my )(?<!your )(?<!helped me )(?<!helped us )(?<!helped him )(?<!helped her )opt|"
     r"stop|quiere|quieren|remove|do not|don[’']?t|quit|cancel|undo|reinstate|restore|"
     r"quiero|queremos|quisiera|deseo|deseamos|necesito|por favor|porfa|favor|pueden|puede|podrian|podria|"
     r"pido|pedimos|solicito|dejen|paren|no me(?! llega| llego| [a-z]*(?:aran|ieran|aban|ian)\b)|"
@@ -217,7 +217,7 @@ _ASKS_NOW = re.compile(
 STORY_PARTS = re.compile(r"[.!?;\n]+|\b(?:but|pero|however|sin embargo)\b")
 # ... and for the safety net's reading of an opt-in, a comma ends a part too: "Mi mamá quiere volver a recibir las
 # ofertas, ella se dio de baja por error" (the story's "baja" is no request)
-_GUARD_STORY_PARTS = re.compile(r"[.!?;,\n]+|\b(?:but|pero|however|sin embargo)\b")
+STORY_OR_CLAUSE_PARTS = re.compile(r"[.!?;,\n]+|\b(?:but|pero|however|sin embargo)\b")
 REPLY_SUBJECT = re.compile(r"\s*(?:re|fw|fwd|rv|res|aw)\s*:", re.I)  # a reply's or a forward's subject quotes another
 # an opt-out named as a thing that was done or is regretted ("my son made the opt out", "me arrepentí de la baja",
 # "mi hija hizo la baja"): the story, not a request (for an opt-in answer only; "quiero la baja", "I want the opt out",
@@ -271,7 +271,7 @@ _REPORTED_SPEECH = re.compile(r"\b(?:saying|diciendo)\b.*|\b(?:email|e-mail|mess
                               r"\basking\b[^,;]*|\b(?:replied|texted|typed|respondi|respondimos|conteste|contestamos)\s+[\"']?\w+|"
                               r"\basked (?:(?:you|them|him|her|us|me|the \w+) )?to\b.*|\b(?:dice|decia|dicen|decian) que\b.*|"
                               # ("told me to write, so please opt me out": what was told ends with its clause)
-                              r"\btold (?:(?:you|them|him|her|us|me|the \w+) )?to\b[^.,;!?\n]*|"
+                              r"\btold (?:(?:you|them|him|her|us|me|(?:the|your|our|their) \w+) )?to\b[^.,;!?\n]*|"
                               r"\b(?:said|that) (?=(?:you|they) (?:could|can|may)\b)[^.]*|"
                               # "February I said opt me back in, then last week I said opt out again": what was said then
                               # ("as I said, opt me out" and "like I said" repeat it now)
@@ -340,7 +340,7 @@ class GuardedClassifier:
             # but ...", "me di de baja hace meses pero ..."): the story's opt-out words are not a request;
             # nor are those of an opt-out done or regretted ("my son made the opt out without asking me",
             # "me arrepentí de la baja")
-            body = "\n".join(_NAMED_OPT_OUT.sub(" ", part) for part in _GUARD_STORY_PARTS.split(body)
+            body = "\n".join(_NAMED_OPT_OUT.sub(" ", part) for part in STORY_OR_CLAUSE_PARTS.split(body)
                              if not tells_the_past(DIGITS.sub("0", fold(part))))
         # what the keyword baseline would call `opt_out` (a plain opt-out phrase and no opt-in one),
         # or one of the safety net's own patterns

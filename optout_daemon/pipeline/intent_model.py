@@ -35,6 +35,7 @@ from optout_daemon.pipeline.classify import (
     QUOTED,
     REPLY_SUBJECT,
     REVERSES_A_RESTRICTION,
+    STORY_OR_CLAUSE_PARTS,
     STORY_PARTS,
     KeywordClassifier,
     fold,
@@ -236,8 +237,8 @@ def _no_condition(m: re.Match[str]) -> str:
 
 
 # ... nor is the notice's own condition, told: "Your notice says you use CPNI for marketing unless I opt out"
-_REPORTED = re.compile(r"\b(?:notice|letter|email|mail|policy|it|carta|aviso|correo)\s+(?:que\s+)?(?:says|said|states|stated|dice|decia|"
-                       r"menciona)\b")
+_REPORTED = re.compile(r"\b(?:notice|letter|email|mail|policy|it|carta|aviso|correo)\s+(?:que\s+(?:\w+\s+){0,3}?)?(?:says|said|states|stated|dice|decia|"
+                       r"menciona|pone)\b")
 # ... and what a letter is telling ("Qué maravilla, otra carta explicándome que pueden usar mis llamadas para
 # ofrecerme productos", "another email saying you may use my records"): the carrier's words, told
 _LETTER_TELLS = re.compile(r"\b(?:notice|letter|e-?mail|mail|message|paper|carta|aviso|correo|mensaje|papel)\s+(?:\w+\s+){0,2}?"
@@ -282,7 +283,7 @@ _NATIONAL_REGISTRY = re.compile(r"\b(?:(?:national|federal|ftc|government|gov) d
                                 r"|registro nacional de no llamar)\b")
 _DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(ing)?|no[- ](contactar|llamar|publicidad)"
                           r"|no[- ](marketing|mercadeo|promotions?|promos?|ads|offers|sales)(?=[- ]list)"
-                          r"|(?<=lista de )no (comercializar|mercadeo|marketing|promociones|ofertas|enviar|molestar)"
+                          r"|(?:(?<=lista de )|(?<=lista esa de )|(?<=lista esta de ))no (comercializar|mercadeo|marketing|promociones|ofertas|enviar|molestar)"
                           r"|(?<=lista )de exclusion|exclusion(?= list\b))"
                           r"(?=[- ](list|lista)\b|\b)")
 # "Reply STOP to unsubscribe", "responda BAJA": an instruction in a mailing's footer, not a request.
@@ -555,7 +556,8 @@ _LEXICON = {
     # setting a request aside: "ignore my previous opt-out request", "undo the opt-out", "olviden mi baja"
     "void": "undo reverse revert ignore ignoren ignorar disregard forget olviden olvidar olvida rescind rescindan void voided "
             "olvidenlo olvidenla olvidalo olvidala olvidelo olvidela ignorenlo ignorenla "
-            "retract deshacer deshagan reviertan revertir",
+            "retract deshacer deshagan reviertan revertir "
+            "replaces supersedes overrides reemplaza sustituye",  # "this replaces my previous instruction restricting such use"
     "consent": "consent consents permission approval approve approved authorize authorise authorized allow "
                "allowing agree agreed accept accepted granted permit fine okay ok autorizo autorizar "
                "autorizamos autorizacion permiso consentimiento acepto aceptar aceptamos apruebo aprobacion "
@@ -604,7 +606,7 @@ _LEXICON = {
     "keep": "keep keeping continue continuing sigan seguir sigue mantener mantengan stay quedarme",
     "give": "give giving doy damos otorgo otorgar grant granting",
     "objection": "problem problema problemas mind molesta importa objection objections inconveniente "
-                 "denial refusal negativa objecion",  # "withdraw that denial", "retiro mi negativa"
+                 "denial refusal negativa objecion oposicion",  # "withdraw that denial", "retiro mi negativa", "anular mi oposición"
     "dnm": "dnmlist suppression",
     "cond": "unless only except excepto salvo solo solamente provided mientras partial parcial instead aslongas if sicond segun "
             "depending depends depende assuming suponiendo",
@@ -692,8 +694,10 @@ _REAL_WORDS = frozenset("thank there james every padre parte parent forgot usted
                         # "Second thing, ...", "the second said it was my router" is not "sicond" (if); "Javier (el nieto)"
                         # is not "niego" (I refuse)
                         "second seconds secondly nieto nieta nietos nietas "
-                        # "Greenleaf Family Dental" is not "denial"
-                        "dental".split())
+                        # "Greenleaf Family Dental" is not "denial"; "en mi posición" is not "oposición" (an objection)
+                        "dental posicion posiciones "
+                        # "Efraín Mendoza" signs a letter: not "refrain" (stop)
+                        "efrain".split())
 
 
 @functools.lru_cache(maxsize=1 << 16)  # the fuzzy look-up tries every deletion: words repeat, remember them
@@ -726,7 +730,7 @@ _BACK_REFERENCES = frozenset(("that", "this", "it", "i", "we"))
 # of a stop or remove verb, joins nothing
 _ADD_NOUNS = ("tion", "cion", "sion", "ment")
 # the nouns of an objection ("registren mi negativa al uso de mis datos", "my refusal"), not "problem" or "mind"
-_OBJECTION_NOUNS = ("objec", "negativ", "denial", "refusal")
+_OBJECTION_NOUNS = ("objec", "negativ", "denial", "refusal", "oposic")
 
 
 def _reverses(seq: list[str], concept: str, word: str, previous: str, stated: bool, following: str) -> bool:
@@ -1138,7 +1142,9 @@ _SOMEONE_SAID = re.compile(
     r"(?:said|says|told me|told us|tells me|explained|mentioned|informed me|informed us)|"
     r"(?:me|nos)\s+(?:dijo|dijeron|dice|dicen|explico|explicaron|comento|comentaron|informo|informaron|aclaro|aclararon))\b")
 _OWN_REQUEST = re.compile(r"\b(?:please|pls|plz|kindly|por favor|porfa)\b|"
-                          r"\b(?:she|he|they|ella|el|ellos) (?:wants|want|would like|quiere|quieren|desea|desean)\b")
+                          r"\b(?:she|he|they|ella|el|ellos) (?:wants|want|would like|quiere|quieren|desea|desean)\b|"
+                          # the account holder's answer, relayed ("He says yes, you can use his account information")
+                          r"\b(?:she|he|they) (?:says|say) (?:yes|ok|okay)\b|\b(?:ella|el|ellos) (?:dice|dicen) que si\b")
 
 
 def _someone_said(normalized: str) -> bool:
@@ -1196,14 +1202,26 @@ def _said_now(text: str, stops_told: bool = False) -> str:
     borrado", "I opted out", "I unsubscribed"): "I was ok with the offers before, restrict my info"
     keeps its "restrict"."""
     parts = ((part, normalize(part)) for part in STORY_PARTS.split(text))
-    return ". ".join(part for part, folded in parts
-                     if not _someone_said(folded) and not (tells_the_past(folded) and (not stops_told or _stops_told(folded)))
-                     and not _turns_to_another_topic(folded) and not _writes_for_someone(folded))
+    kept = (part for part, folded in parts
+            if not _someone_said(folded) and not (tells_the_past(folded) and (not stops_told or _stops_told(folded)))
+            and not _turns_to_another_topic(folded) and not _writes_for_someone(folded))
+    if stops_told:
+        # ... and of a part kept, what a comma sets apart and tells with its stop words in the past: "Please turn it
+        # back on, I opted out by mistake last year when I thought I was stopping junk mail"
+        kept = (", ".join(bit for bit in STORY_OR_CLAUSE_PARTS.split(part) if not _stops_told_in(normalize(bit)))
+                if "," in part else part for part in kept)
+    return ". ".join(kept)
+
+
+def _stops_told_in(normalized: str) -> bool:
+    return tells_the_past(normalized) and _stops_told(normalized)
 
 
 # "opted out", "me di de baja"; a word replied or texted ("my wife replied stop", "Mi hijo contestó BAJA")
 _TOLD_BEFORE = frozenset(("opted", "di", "dio", "dimos", "dieron", "de", "replied", "texted", "typed", "answered", "respondi",
-                          "respondio", "conteste", "contesto"))
+                          "respondio", "conteste", "contesto",
+                          # a stop word after an auxiliary of the past ("when I thought I was stopping junk mail")
+                          "was", "were"))
 
 
 def _stops_told(normalized: str) -> bool:
