@@ -205,7 +205,8 @@ _ASKS_NOW = re.compile(
     # que sí podían usar mi información"), nor the present of a verb in -iar ("me envían"), which asks nothing
     # ... nor a word that is no verb ("alguien de la oficina pidió ...", "también")
     # ... nor an English word ("the gentleman at your store told me")
-    r"(?!(?:alguien|quien|tambien|orden|origen|imagen|examen|resumen|volumen|joven|margen|almacen|"
+    # ... nor what arrives or does not ("ahora no le llegan las ofertas")
+    r"(?!(?:alguien|quien|tambien|orden|origen|imagen|examen|resumen|volumen|joven|margen|almacen|llegan|"
     r"gentleman|woman|taken|given|written|chosen|gotten|often|seven|eleven|children|kitchen|garden|listen|between|"
     r"broken|spoken|stolen|happen|human|began|screen|green|dozen|token|women|karen|susan|megan|logan|jordan|nathan|"
     r"brian|bryan|morgan|helen|allen|warren|steven|stephen|ethan|dylan|urban|veteran|american|japan|michigan|"

@@ -317,10 +317,18 @@ _JUST_TO_SAY = re.compile(r"\b(?:solo|solamente|only) (?=(?:(?:quiero|queria|qui
 # "Not now, not later", "ni ahora ni nunca": never, not a hedge
 _NOT_NOW_OR_LATER = re.compile(r"\b(?:not|no|ni) (?:now|ahora),? (?:(?:and|or|nor|y|o) )?(?:not |no |ni )?"
                                r"(?:later|ever|never|nunca|despues|luego|jamas)\b")
+# "Do not use my account info for anything except billing me", "para nada que no sea darme el servicio": what the
+# carrier may do with CPNI anyway (the service, the bill), named as the only use left: the whole request, no condition
+_EXCEPT_THE_SERVICE = re.compile(
+    r"\b(?:except|other than|besides|excepto|salvo|aparte de|(?:nada|anything|nothing) (?:que no sea|but))\s+(?:for\s+|para\s+|to\s+)?"
+    r"(?:(?:billing|bill|charge|charging)(?: me| us)?|(?:my |our |the |your )?(?:bills?|billing|service|services)|"
+    r"(?:providing|provide|running|giving me|darme|darnos|prestarme|dar)(?: me)? (?:my |our |the |el |mi )?(?:service|servicio|account|cuenta)|"
+    r"(?:la |mi )?(?:factura|facturacion|facturarme|cobrarme|servicio|el servicio))\b")
 # "I changed my mind", "cambié de opinión", "me arrepentí": a change, in neither direction (the request after it says
 # which way; as words, the training mail's changed minds were mostly back to the offers)
-_CHANGED_MIND = re.compile(r"\b(?:changed|change|changing) (?:my|our|his|her|their) minds?\b|"
-                           r"\bcambi(?:e|o|amos|aron) de (?:opinion|idea|parecer)\b|\b(?:me|nos) arrepenti(?:mos)?\b|"
+# ("I've changed my mind back", "cambié de opinión otra vez": back or again to where it was, in neither direction either)
+_CHANGED_MIND = re.compile(r"\b(?:changed|change|changing) (?:my|our|his|her|their) minds?(?: \(?(?:back|again|once again))?\b|"
+                           r"\bcambi(?:e|o|amos|aron) de (?:opinion|idea|parecer)(?: otra vez| de nuevo)?\b|\b(?:me|nos) arrepenti(?:mos)?\b|"
                            r"\b(?:me |nos )?lo (?:he |hemos )?pensado mejor\b|\blo pense mejor\b")
 # "go back to being opted out": the state asked for, not a way back to the offers; "put me back on the do-not-market
 # list": on the list
@@ -510,6 +518,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     ((" back to",), _BACK_TO_BEING, "be "),
     (("back ",), _BACK_ON_THE_LIST, ""),
     (("sales ",), _SALES_JOB, "job "),
+    (("except", "other than", "besides", "excepto", "salvo", "aparte", "que no sea", " but "), _EXCEPT_THE_SERVICE, "forservice"),
     (("resume",), _RESUME_DOCUMENT, "cv"),
     (("permit",), _I_TAKE_THE_LIBERTY, ""),  # "me permito solicitarles", "me permito enviar mi hoja de vida"
     (("hoja de vida",), _HOJA_DE_VIDA, "cv"),
@@ -1772,7 +1781,9 @@ class SpacyIntentClassifier:
             # an opt-out answer beside a clause that clearly consents, said now ("You can keep using my info for
             # deals through August. After that I don't want it used."): the opt-out clause need not be clear too
             return True
-        return best == Intent.OPT_IN.value and best in read and all(
+        # (an opt-in told is history only beside no clause asking for it now: "Please do NOT opt me out. I actually like
+        # getting the upgrade offers, got a great deal on my last phone that way")
+        return best == Intent.OPT_IN.value and best in read and not any(kept) and all(
             t for c, t in zip(cats, told) if c[best] >= CONFLICT_SCORE)
 
 
