@@ -58,6 +58,11 @@ _GUARD_OUT = [re.compile(r"\bopt\s+(?!in\b)(?:[\w']+\s+){1,5}?out\b", re.I),
               re.compile(r"[.!?]\s+(stop|unsubscribe|remove|opt out|baja|alto|decline|declined|declino|rechazo|no thanks|no gracias)"
                          r"(\s+(please|pls|now|por favor))?\s*([.!]|$)", re.I | re.M),
               re.compile(r"\b(my (answer|response|reply)|mi respuesta)\b[^.!?\n]{0,30}\b(is|es)( que)? no\b", re.I),
+              # a sentence that is only consent refused: "Not authorized.", "No acepto.", "I do not authorize", "no lo autorizo"
+              re.compile(r"(?:^|[.!?:]\s+)(?:i\s+|yo\s+)?(?:do\s+not|don'?t|not|no|never|nunca)\s+(?:lo\s+|los\s+)?"
+                         r"(?:authori[sz]ed?|authori[sz]ation|consent(?:ed)?|approved?|agreed?|permission|autorizo|autorizado|"
+                         r"autorizada|acepto|aceptado|consiento|doy permiso)"
+                         r"(?:\s+(?:please|thanks|thank you|gracias))?\s*(?:[.!]|$)", re.I | re.M),
               # "que no usen mi CPNI", "no compartan nuestra información" (the baseline knows "mis datos" only)
               re.compile(r"\bno (usen|utilicen|compartan|vendan) (mis?|nuestr[oa]s?) (datos|cpni|informaci[oó]n)", re.I),
               # a stop verb with marketing as its object: "... cant log in block marketing on my account"
