@@ -58,6 +58,11 @@ _GUARD_OUT = [re.compile(r"\bopt\s+(?!in\b)(?:[\w']+\s+){1,5}?out\b", re.I),
               re.compile(r"[.!?]\s+(stop|unsubscribe|remove|opt out|baja|alto|decline|declined|declino|rechazo|no thanks|no gracias)"
                          r"(\s+(please|pls|now|por favor))?\s*([.!]|$)", re.I | re.M),
               re.compile(r"\b(my (answer|response|reply)|mi respuesta)\b[^.!?\n]{0,30}\b(is|es)( que)? no\b", re.I),
+              # the consent given earlier set aside, or the opted-out state asked for: "Please undo that opt-in", "cancel my
+              # opt-in", "I want to be opted out like I was before"
+              re.compile(r"\b(undo|cancel|revoke|withdraw|reverse|retract|rescind|void|delete)\s+(my|that|the|this|our)\s+"
+                         r"(?:[\w']+\s+){0,2}?opt[- ]?in\b|\b(want|wish|like|need)\s+(?:[\w']+\s+){0,2}?to\s+be\s+(opted|taken|kept)\s+out\b",
+                         re.I),
               # a sentence that is only consent refused: "Not authorized.", "No acepto.", "I do not authorize", "no lo autorizo"
               re.compile(r"(?:^|[.!?:]\s+)(?:i\s+|yo\s+)?(?:do\s+not|don'?t|not|no|never|nunca)\s+(?:lo\s+|los\s+)?"
                          r"(?:authori[sz]ed?|authori[sz]ation|consent(?:ed)?|approved?|agreed?|permission|autorizo|autorizado|"

@@ -289,6 +289,15 @@ _DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(i
 # "Reply STOP to unsubscribe", "responda BAJA": an instruction in a mailing's footer, not a request.
 _FOOTER_COMMAND = re.compile(r"\b(reply|text|txt|send|press|responda|responde|envie|conteste)\s+(with\s+|con\s+)?"
                              r"[\"'(]?(stop|remove|unsubscribe|end|quit|cancel|no|opt[- ]?out|baja|alto|salir|0)\b")
+# ... and its link: "To unsubscribe from these communications, click here", "click here to opt out", "Para salir de esta
+# lista haga clic aquí" (the mailing's way out, not the sender's request)
+_FOOTER_LINK = re.compile(
+    r"\b(?:to |para )?(?:unsubscribe|opt[- ]?out|be removed|remove yourself|stop receiving|darse de baja|darte de baja|dese de baja|"
+    r"cancelar (?:su|tu) suscripcion|salir de esta lista|dejar de recibir)\b[^.!?\n]{0,60}?\b(?:click|clic|tap|pulse|toque)\b"
+    r"[^.!?\n]{0,15}?\b(?:here|aqui|below|link|enlace)\b|"
+    r"\b(?:click|clic|tap|pulse|toque)\s+(?:here|aqui|below|on this link|en este enlace|en el enlace)\s+(?:to|para)\s+"
+    r"(?:unsubscribe|opt[- ]?out|be removed|stop receiving|darse de baja|darte de baja|cancelar (?:su|tu) suscripcion|"
+    r"salir de esta lista|dejar de recibir)\b")
 _AS_LONG_AS = re.compile(r"\b(as long as|so long as|siempre (que|y cuando)|a menos que|a no ser que|"
                          r"con tal (de )?que)\b")
 # typed fast: "tkae back", "take bcak" (a missed "take back my consent" had read as giving it)
@@ -335,6 +344,10 @@ _CHANGED_MIND = re.compile(r"\b(?:changed|change|changing) (?:my|our|his|her|the
 _BACK_TO_BEING = re.compile(r"\b(?:go|going|get|getting|be|went|switch|switching) back to (?:being )?"
                             r"(?=opted out|opted-out|excluded|unsubscribed|restricted|opt-?out)")
 _BACK_ON_THE_LIST = re.compile(r"\bback (?=(?:on|onto|in|into|to) (?:the |your |that |my )?\s*(?:dnmjoin )?(?:dnmlist|do not))")
+# ... "vuelvan a ponerme en la lista de no mercadeo": again on the list, no way back to the offers
+_VUELVAN_A_LA_LISTA = re.compile(r"\b(?:vuelvan|vuelva|volver|vuelve|vuelvanme) a (?=(?:ponerme|ponernos|ponerla|ponerlo|ponerlos|meterme|"
+                                 r"meternos|agregarme|agregarnos|incluirme|incluirnos|anotarme|anotarnos|poner|meter|agregar|incluir|anotar)"
+                                 r"\b[^.!?\n]{0,60}?\b(?:en|a) (?:la |su |esa |esta )?(?:lista (?:de |esa de )?)?\s*(?:dnmjoin )?dnmlist)")
 # a job's name ("Retail Sales Associate", "the sales position") and a résumé: not marketing, not "resume" the offers
 _SALES_JOB = re.compile(r"\bsales (?=(?:associate|position|job|opening|role|floor)s?\b)")
 _RESUME_DOCUMENT = re.compile(r"\b(?:my|the|a|attached|updated) resume\b|\bresume (?=(?:is |was )?attached)")
@@ -367,6 +380,17 @@ _SERVICE_OBJECT = (r"(?:(?:my|the|this|that|his|her|our|their|an|a|esa|esta|mi|l
 _CANCEL_SERVICE = re.compile(r"\b(?:cancel|cancell?ed|cancell?ing|cancelar|cancelen|cancela|close|closing|cerrar|cierren|"
                              r"suspend|suspendan|suspender|disconnect|dar de baja|den de baja|remove|delete|eliminen|eliminar|"
                              r"quiten|quitar|borren)[ \t]+(?=" + _SERVICE_OBJECT + ")")
+# "Denme de baja de las alertas de consumo de datos", "unsubscribe me from the data usage alerts": the account's own
+# notices (usage, payment, balance, outage), not marketing
+_SERVICE_ALERTS = re.compile(
+    r"\b(?:unsubscribe(?: me| us)?|opt (?:me |us )?out|stop(?: sending(?: me| us)?| mailing(?: me| us)?)?|remove (?:me|us)|turn off|"
+    r"(?:den|denme|darme|dar|darnos|dennos) de baja|quiten(?:me)?|quitar|desactiven|desactivar|cancelen|cancelar|"
+    r"dejen de (?:mandarme|enviarme|mandarnos|enviarnos|mandar|enviar))[ \t]+"
+    r"(?=(?:(?:from|of|de|from all)[ \t]+)?(?:the|my|all|las|los|mis|todas las)?[ \t]*"
+    r"(?:(?:data|usage|data usage|payment|balance|billing|bill|outage|low balance|autopay)[ \t]+(?:alerts?|notifications?|reminders?|"
+    r"warnings?|texts?)|(?:alertas?|notificaciones|avisos|recordatorios|mensajes)[ \t]+de[ \t]+(?:consumo|uso|datos|pago|saldo|factura|"
+    r"facturacion|interrupcion|cortes?)|(?:paper|printed|mailed)[ \t]+(?:statements?|bills?|invoices?)|"
+    r"(?:estados? de cuenta|facturas?|recibos?)[ \t]+(?:impres[oa]s|en papel|por correo)\b))")
 # "clear the do-not-market flag": lift it (a reversal), not "claro"
 _CLEAR_THE = re.compile(r"\bclear(?=[ \t]+(?:the|my|this|that|our|any)[ \t]+(?:[\w'-]+[ \t]+){0,2}?"
                         r"(?:dnmlist|flag|restriction|block|opt-out|optout|opt out|exclusion|objection)\b)")
@@ -471,6 +495,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
      _DO_NOT_LIST, " dnmlist "),
     (("author", "usuari"), _AUTHORIZED_USER, " authorizeduser "),
     (("reply", "text", "txt", "send", "press", "respond", "envie", "conteste"), _FOOTER_COMMAND, " footercommand "),
+    (("click", "clic", "tap", "pulse", "toque"), _FOOTER_LINK, " footercommand "),
     (("long as", "siempre", "menos que", "no ser que", "con tal"), _AS_LONG_AS, " aslongas "),
     (("tal vez",), _TAL_VEZ, "talvez"),
     (("scratch",), _SCRATCH_THAT, "disregard that"),  # "whatever I said about ..., scratch that"
@@ -487,6 +512,8 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("cancel", "close", "closing", "cerrar", "cierren", "suspend", "disconnect", "de baja", "remove", "delete", "elimin",
       "quit", "borren"), _CANCEL_SERVICE, "cancel-service "),
     (("envio",), _BILLS_BY_MAIL, "statement "),  # "paren el envío de los cheques": billing
+    (("alert", "notific", "remind", "warning", "aviso", "recordatorio", "mensajes de", "paper", "printed", "mailed", "impres",
+      "en papel", "por correo"), _SERVICE_ALERTS, "cancel-service "),
     (("sali",), _LEAVE_PLAN, "cancel-service "),
     (("exclusion", "opt-out", "optout", "opt out"), _WANT_THE_STATE, r"\1 exclude"),
     (("clear",), _CLEAR_THE, "lift"),
@@ -517,6 +544,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
      _CHANGED_MIND, "now"),
     ((" back to",), _BACK_TO_BEING, "be "),
     (("back ",), _BACK_ON_THE_LIST, ""),
+    (("vuelv", "volver"), _VUELVAN_A_LA_LISTA, ""),
     (("sales ",), _SALES_JOB, "job "),
     (("except", "other than", "besides", "excepto", "salvo", "aparte", "que no sea", " but "), _EXCEPT_THE_SERVICE, "forservice"),
     (("resume",), _RESUME_DOCUMENT, "cv"),
@@ -706,7 +734,9 @@ _REAL_WORDS = frozenset("thank there james every padre parte parent forgot usted
                         # "Greenleaf Family Dental" is not "denial"; "en mi posición" is not "oposición" (an objection)
                         "dental posicion posiciones "
                         # "Efraín Mendoza" signs a letter: not "refrain" (stop)
-                        "efrain".split())
+                        "efrain "
+                        # "I am retired and I watch every dollar" is not "retire" (withdraw); "Nathan Greer" is not "agree"
+                        "retired retiree retirees retirement greer".split())
 
 
 @functools.lru_cache(maxsize=1 << 16)  # the fuzzy look-up tries every deletion: words repeat, remember them

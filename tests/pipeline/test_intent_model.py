@@ -187,9 +187,12 @@ def test_evaluate_prints_model_and_baseline_side_by_side_and_the_model_wins() ->
 
 
 def test_a_message_asking_for_both_goes_to_a_person(model) -> None:  # noqa: ANN001
-    result = model.classify("", "Stop using my data for your ads. Then again, send me the deals, I want the offers again.")
-    assert "model:intent clauses_conflict" in result.reasons
+    text = "Stop using my data for your ads. Then again, send me the deals, I want the offers again."
+    result = model.classify("", text)
     assert result.intent is Intent.AMBIGUOUS
+    # (read whole, the shipped model may already call it ambiguous; read as either request, its clauses conflict)
+    assert "model:intent clauses_conflict" in result.reasons or result.reasons == (f"model:intent ambiguous {result.confidence:.2f}",)
+    assert model._clauses_conflict(text, Intent.OPT_OUT.value) and model._clauses_conflict(text, Intent.OPT_IN.value)
     plain = model.classify("", "Stop using my data for your ads. My number is 312-555-0143.")
     assert plain.intent is Intent.OPT_OUT and "model:intent clauses_conflict" not in plain.reasons
 
@@ -555,6 +558,17 @@ class _SaysUnrelated:
     ("Please remove my email address, jtorres77@example.com, from your promotional mailings.", True),
     ("Quiten mi número de sus promociones.", True),
     ("Please delete the old card from my account, it expired.", False),
+    # a sentence that is only consent refused (the answer to the notice), not a payment or an application declined
+    ("Not authorized.\n\nAcct 898.202.709", True),
+    ("No lo autorizo.", True),
+    ("Where is my refund? I do not authorize.", True),
+    ("Payment not authorized, please check my card.", False),
+    ("My loan application was not approved by your store.", False),
+    # the consent given earlier set aside, the opted-out state asked for
+    ("On Feb 12 I sent a form saying you could use my info. Please undo that opt-in.", True),
+    ("I want to be opted out like I was before.", True),
+    ("Cancel my opt-in, please.", True),
+    ("I do not want to be opted out.", False),
 ])
 def test_the_safety_net_sends_opt_out_requests_the_model_missed_to_a_person(text: str, raised: bool) -> None:
     from optout_daemon.pipeline.classify import GuardedClassifier  # noqa: PLC0415
