@@ -227,7 +227,8 @@ _ASKS_NOW = re.compile(
 
 STORY_PARTS = re.compile(r"[.!?;\n]+|\b(?:but|pero|however|sin embargo)\b")
 # ... and for the safety net's reading of an opt-in, a comma ends a part too: "Mi mamá quiere volver a recibir las
-# ofertas, ella se dio de baja por error" (the story's "baja" is no request)
+# ofertas, ella se dio de baja por error" (the story's "baja" is no request); so for intent_model's reading of the stop
+# words said beside an opt-in (_said_now)
 STORY_OR_CLAUSE_PARTS = re.compile(r"[.!?;,\n]+|\b(?:but|pero|however|sin embargo)\b")
 REPLY_SUBJECT = re.compile(r"\s*(?:re|fw|fwd|rv|res|aw)\s*:", re.I)  # a reply's or a forward's subject quotes another
 # an opt-out named as a thing that was done or is regretted ("my son made the opt out", "me arrepentí de la baja",
