@@ -381,16 +381,19 @@ _CANCEL_SERVICE = re.compile(r"\b(?:cancel|cancell?ed|cancell?ing|cancelar|cance
                              r"suspend|suspendan|suspender|disconnect|dar de baja|den de baja|remove|delete|eliminen|eliminar|"
                              r"quiten|quitar|borren)[ \t]+(?=" + _SERVICE_OBJECT + ")")
 # "Denme de baja de las alertas de consumo de datos", "unsubscribe me from the data usage alerts": the account's own
-# notices (usage, payment, balance, outage), not marketing
+# notices (usage, payment, balance, outage), not marketing; so too its billing ways ("Opt me out of autopay, I'll pay
+# manually", "sáquenme del pago automático")
 _SERVICE_ALERTS = re.compile(
     r"\b(?:unsubscribe(?: me| us)?|opt (?:me |us )?out|stop(?: sending(?: me| us)?| mailing(?: me| us)?)?|remove (?:me|us)|turn off|"
-    r"(?:den|denme|darme|dar|darnos|dennos) de baja|quiten(?:me)?|quitar|desactiven|desactivar|cancelen|cancelar|"
+    r"(?:den|denme|darme|dar|darnos|dennos) de baja|quiten(?:me)?|quitar|saquen(?:me)?|sacarme|desactiven|desactivar|cancelen|cancelar|"
     r"dejen de (?:mandarme|enviarme|mandarnos|enviarnos|mandar|enviar))[ \t]+"
-    r"(?=(?:(?:from|of|de|from all)[ \t]+)?(?:the|my|all|las|los|mis|todas las)?[ \t]*"
+    r"(?=(?:(?:from|of|de|del|from all)[ \t]+)?(?:the|my|all|las|los|la|el|mis|mi|todas las)?[ \t]*"
     r"(?:(?:data|usage|data usage|payment|balance|billing|bill|outage|low balance|autopay)[ \t]+(?:alerts?|notifications?|reminders?|"
     r"warnings?|texts?)|(?:alertas?|notificaciones|avisos|recordatorios|mensajes)[ \t]+de[ \t]+(?:consumo|uso|datos|pago|saldo|factura|"
     r"facturacion|interrupcion|cortes?)|(?:paper|printed|mailed)[ \t]+(?:statements?|bills?|invoices?)|"
-    r"(?:estados? de cuenta|facturas?|recibos?)[ \t]+(?:impres[oa]s|en papel|por correo)\b))")
+    r"(?:estados? de cuenta|facturas?|recibos?)[ \t]+(?:impres[oa]s|en papel|por correo)\b|"
+    r"(?:auto-?pay|auto pay|automatic payments?|paperless(?: billing)?|e-?billing|pago automatico|cargo automatico|"
+    r"domiciliacion|factura electronica)\b))")
 # "clear the do-not-market flag": lift it (a reversal), not "claro"
 _CLEAR_THE = re.compile(r"\bclear(?=[ \t]+(?:the|my|this|that|our|any)[ \t]+(?:[\w'-]+[ \t]+){0,2}?"
                         r"(?:dnmlist|flag|restriction|block|opt-out|optout|opt out|exclusion|objection)\b)")
@@ -513,7 +516,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
       "quit", "borren"), _CANCEL_SERVICE, "cancel-service "),
     (("envio",), _BILLS_BY_MAIL, "statement "),  # "paren el envío de los cheques": billing
     (("alert", "notific", "remind", "warning", "aviso", "recordatorio", "mensajes de", "paper", "printed", "mailed", "impres",
-      "en papel", "por correo"), _SERVICE_ALERTS, "cancel-service "),
+      "en papel", "por correo", "pay", "billing", "automatico", "domicili", "electronica"), _SERVICE_ALERTS, "cancel-service "),
     (("sali",), _LEAVE_PLAN, "cancel-service "),
     (("exclusion", "opt-out", "optout", "opt out"), _WANT_THE_STATE, r"\1 exclude"),
     (("clear",), _CLEAR_THE, "lift"),

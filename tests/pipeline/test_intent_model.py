@@ -578,6 +578,25 @@ def test_the_safety_net_sends_opt_out_requests_the_model_missed_to_a_person(text
     assert ("keywords_suggest_opt_out" in result.reasons) is raised
 
 
+@pytest.mark.parametrize("text", [
+    "Opt me out of autopay, I'll pay manually.",
+    "Denme de baja de las alertas de consumo de datos.",
+    "Turn off the data usage warnings, they're annoying.",
+    "Please stop sending me paper bills.",
+    "Sáquenme del pago automático.",
+])
+def test_the_accounts_own_notices_and_billing_ways_are_support(text: str) -> None:
+    # what is stopped is a notice or a way of paying, not marketing: the words read as support, with no stop concept
+    words = intent_model.features(text).rsplit("\n\n", 1)[1].split()
+    assert "c_support" in words and not {"c_stop", "c_remove"} & set(words), words
+
+
+def test_stop_requests_beside_a_notice_word_still_ask_to_stop_marketing() -> None:
+    for text in ("Unsubscribe me from your promotional alerts.", "Dejen de mandarme ofertas.", "Opt me out of marketing."):
+        words = set(intent_model.features(text).rsplit("\n\n", 1)[1].split())
+        assert {"c_stop", "c_remove"} & words and "c_mkt" in words, (text, words)
+
+
 def test_an_opt_in_that_undoes_the_opt_out_is_not_held_by_the_opt_out_keywords(model) -> None:  # noqa: ANN001
     from optout_daemon.pipeline.classify import REVERSES_A_RESTRICTION, GuardedClassifier  # noqa: PLC0415
     # "opt-out" here is the restriction being undone, not a request: the shipped model reads it
