@@ -516,7 +516,8 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
       "quit", "borren"), _CANCEL_SERVICE, "cancel-service "),
     (("envio",), _BILLS_BY_MAIL, "statement "),  # "paren el envío de los cheques": billing
     (("alert", "notific", "remind", "warning", "aviso", "recordatorio", "mensajes de", "paper", "printed", "mailed", "impres",
-      "en papel", "por correo", "pay", "billing", "automatico", "domicili", "electronica"), _SERVICE_ALERTS, "cancel-service "),
+      "en papel", "por correo", "pay", "billing", "automatico", "domicili", "electronica", "text"), _SERVICE_ALERTS,
+     "cancel-service "),
     (("sali",), _LEAVE_PLAN, "cancel-service "),
     (("exclusion", "opt-out", "optout", "opt out"), _WANT_THE_STATE, r"\1 exclude"),
     (("clear",), _CLEAR_THE, "lift"),
