@@ -184,7 +184,9 @@ _TOLD = re.compile(
     r"chose|decided|submitted|agreed|texted|typed|answered|said(?! (?:information|info|data|account|records|usage|use|company|notice|letter|"
     r"request|services?|lines?)\b)|did|had|was|were|got|went|tried|ago|previously|already|"
     r"took|taken|removed|dropped|kicked|switched|helped|from before|de antes|"
-    r"last (?:year|month|week|spring|summer|fall|autumn|winter|time)|back in|a while back|in the past|"
+    r"last (?:year|month|week|spring|summer|fall|autumn|winter|time|night|weekend|monday|tuesday|wednesday|thursday|"
+    r"friday|saturday|sunday)|yesterday|back in|a while back|in the past|at that time|at the time|en ese momento|"
+    r"en aquel entonces|"
     r"me di|se dio|nos dimos|pedi|pidio|pidieron|solicite|escribi|escribio|les dije|dije|dijo|hice|hizo|"
     r"this morning|earlier today|esta manana|hoy temprano|sin querer|por error|por equivocacion|by mistake|by accident|"
     r"accidentally|respondi|respondimos|respondio|respondieron|conteste|contestamos|contesto|contestaron|escribieron|"
@@ -196,12 +198,15 @@ _ASKS_NOW = re.compile(
     # ("we did not want any marketing" tells what was wanted; "she told your store to opt me out" what was asked)
     # ("like" after "would", "I'd", "I", "we": not "I opted out like 2 yrs ago")
     r"\b(?:please|pls|plz|kindly|(?<!did not )(?<!did )wants?|(?:(?<=would )|(?<='d )|(?<=\bid )|(?<=\bi )|(?<=\bwe ))like|"
-    r"need|needs|can|could|will|would|should|"
+    # ("I simply could not deal with the calls at that time": what the writer could not do then)
+    r"need|needs|can|could(?! not\b)|will|would|should|"
     # ("the rep put me on your do-not-market list": what someone did; "please put me on it" asks)
     r"must|(?<!to )let|make|(?<!rep )(?<!agent )(?<!someone )(?<!somebody )(?<!he )(?<!she )(?<!they )(?<!who )(?<!guy )"
     r"(?<!lady )(?<!husband )(?<!wife )(?<!son )(?<!daughter )(?<!store )(?<!employee )put|take|add|keep|"
-    # ("opt" after a determiner is the noun: "that opt-out from before is void"; "helped me opt out" tells)
-    r"(?<!had me )(?<!made me )sign|(?<!to )(?<!the )(?<!an )(?<!that )(?<!this )(?<!my )(?<!your )(?<!helped me )(?<!helped us )(?<!helped him )(?<!helped her )opt|"
+    # ("opt" after a determiner is the noun: "that opt-out from before is void", "was told there was no opt-out on
+    # file"; "helped me opt out" tells)
+    r"(?<!had me )(?<!made me )sign|(?<!to )(?<!the )(?<!an )(?<!that )(?<!this )(?<!my )(?<!your )(?<!no )(?<!any )"
+    r"(?<!helped me )(?<!helped us )(?<!helped him )(?<!helped her )opt|"
     r"stop|quiere|quieren|remove|do not|don[’']?t|quit|cancel|undo|reinstate|restore|"
     r"quiero|queremos|quisiera|deseo|deseamos|necesito|por favor|porfa|favor|pueden|puede|podrian|podria|"
     r"pido|pedimos|solicito|dejen|paren|no me(?! llega| llego| [a-z]*(?:aran|ieran|aban|ian)\b)|"
@@ -235,8 +240,11 @@ REPLY_SUBJECT = re.compile(r"\s*(?:re|fw|fwd|rv|res|aw)\s*:", re.I)  # a reply's
 # "mi hija hizo la baja"): the story, not a request (for an opt-in answer only; "quiero la baja", "I want the opt out",
 # "process my opt-out" are requests and stay)
 _NAMED_OPT_OUT = re.compile(r"\b(?:arrepent[ií]|arrepentimos|arrepiento|arrepentid[ao]|regret|regretted|made|did|hizo|"
-                            r"hicieron|puso|pusieron|pidi[oó]|pidieron)\s+(?:de\s+)?(?:the|my|your|his|her|their|our|this|that|"
-                            r"la|mi|su|esa|esta|nuestra)\s+(?:opt(?:ing)?[- ]?out|baja)\b")
+                            r"hicieron|puso|pusieron|pidi[oó]|pidieron|"
+                            # ... and one undone ("Reversing my earlier opt-out", "quiten la baja", "anulen mi baja")
+                            r"reverse|reversing|undo|undoing|rescind|rescinding|quiten|quitar|cancelen|cancelar|anulen|anular|"
+                            r"deshagan|deshacer|olviden|levanten)\s+(?:de\s+)?(?:lo\s+de\s+)?(?:the|my|your|his|her|their|our|this|"
+                            r"that|la|mi|su|esa|esta|nuestra)\s+(?:(?:earlier|previous|prior|old|last)\s+)?(?:opt(?:ing)?[- ]?out|baja)\b")
 
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
@@ -282,6 +290,11 @@ _REPORTED_SPEECH = re.compile(r"\b(?:saying|diciendo)\b.*|\b(?:email|e-mail|mess
                               r"called|phoned|texted)\b[^.]{0,30}?"
                               r"\basking\b[^,;]*|\b(?:replied|texted|typed|respondi|respondimos|conteste|contestamos)\s+[\"']?\w+|"
                               r"\basked (?:(?:you|them|him|her|us|me|the \w+) )?to\b.*|\b(?:dice|decia|dicen|decian) que\b.*|"
+                              # "Had you guys opt me out last year": what the writer had done
+                              r"\bhad (?:you|you guys|y'all|them|him|her|the \w+) (?:opt|take|put|remove|sign)\b[^.,;!?\n]*|"
+                              # "my wife say she send you request yesterday to stop using our information": that request's words
+                              r"\b(?:sent|send|sends|submitted|made|filed)(?: you| us| in)?(?: a| an| the| her| his| my| our)? "
+                              r"(?:request|form|letter|note)\b[^.]{0,30}?\bto\b[^.,;!?\n]*|"
                               # ("told me to write, so please opt me out": what was told ends with its clause)
                               r"\btold (?:(?:you|them|him|her|us|me|(?:the|your|our|their) \w+) )?to\b[^.,;!?\n]*|"
                               r"\b(?:said|that) (?=(?:you|they) (?:could|can|may)\b)[^.]*|"
@@ -301,6 +314,7 @@ _PAST_SUBJUNCTIVE_REQUEST = re.compile(
 _ASKS_POLITELY = frozenset("quisiera quisieramos querria querriamos gustaria preferiria prefeririamos agradeceria "
                            "agradeceriamos pediria pediriamos rogaria rogariamos solicitaria solicitariamos".split())
 _LAST_WORDS = re.compile(r"(?:\S+\s+){0,3}$")
+_PART_BREAK = re.compile(r"[,;:]")  # where the request a past subjunctive told ends, at the latest
 
 
 def _asks_now(normalized: str) -> bool:
@@ -318,8 +332,12 @@ def tells_the_past(normalized: str) -> bool:
     """normalized: fold()ed, every number "0" (intent_model.normalize, or the safety net's own)."""
     m = _PAST_SUBJUNCTIVE_REQUEST.search(normalized) if " que " in normalized else None
     if m is not None and not _ASKS_POLITELY.intersection(normalized[max(0, m.start() - 30):m.start()].split()):
-        # the verb that asked (up to three words before "que") and what it asked were then; the rest may still ask now
-        return not _asks_now(_LAST_WORDS.sub(" ", normalized[:m.start()]))
+        # the verb that asked (up to three words before "que") and what it asked were then; what comes before may still
+        # ask now, and so may a part after it ("No autoricé que usaran mis datos para promociones, dejen de hacerlo")
+        if _asks_now(_LAST_WORDS.sub(" ", normalized[:m.start()])):
+            return False
+        after = _PART_BREAK.search(normalized, m.end())
+        return after is None or not _asks_now(normalized[after.end():])
     return bool(_TOLD.search(normalized)) and not _asks_now(normalized)
 
 

@@ -274,6 +274,8 @@ _A_WORD = re.compile(r"\w+")
 _BARE_CONTRACTION = re.compile(r"\b(do|does|did|ca|wo|is|are|was|should|would|have|has)nt\b")
 # "donnt", "dnt", "dn't", "doont": a typed "don't" is still a negation (typos are a fact of this mailbox)
 _DONT_TYPO = re.compile(r"\b(do+n+'?t+|dn'?t)\b")
+# "Uno my opt-out please": "undo" typed without its d (not the Spanish "uno", one), before the opt-out named
+_UNDO_TYPO = re.compile(r"\buno (?=(?:my|the|that|this) (?:opt[- ]?out|optout)\b)")
 _AUTHORIZED_USER = re.compile(r"\b(author[a-z]{2,6} users?|usuari[oa]s? autori[a-z]{3,5})\b")  # (typed wrong too: "authorzeid")
 # "the do-not-market list", "lista de no contactar": a place, not a negation ("take me off the DNM list").
 # The government's registry is not the carrier's list: "Call the do not call number to register", "the
@@ -281,9 +283,12 @@ _AUTHORIZED_USER = re.compile(r"\b(author[a-z]{2,6} users?|usuari[oa]s? autori[a
 _NATIONAL_REGISTRY = re.compile(r"\b(?:(?:national|federal|ftc|government|gov) do[- ]not[- ]call(?:[- ](?:list|registry))?"
                                 r"|do[- ]not[- ]call (?:registry|number|website|site|hotline)|donotcall\.gov"
                                 r"|registro nacional de no llamar)\b")
-_DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(ing)?|no[- ](contactar|llamar|publicidad)"
+_DO_NOT_LIST = re.compile(r"\b(do[- ]not[- ](market|contact|call|solicit|mail)(ing)?|do[- ]not[- ](send|email|text)(?=[- ]list)"
+                          r"|no[- ](contactar|llamar|publicidad)"
                           r"|no[- ](marketing|mercadeo|promotions?|promos?|ads|offers|sales)(?=[- ]list)"
-                          r"|(?:(?<=lista de )|(?<=lista esa de )|(?<=lista esta de ))no (comercializar|mercadeo|marketing|promociones|ofertas|enviar|molestar)"
+                          r"|(?:(?<=lista de )|(?<=lista esa de )|(?<=lista esta de ))no (comercializar|mercadeo|marketing|promociones|ofertas|enviar|molestar"
+                          # "la lista de no mandar promociones"
+                          r"|mandar|mandarme|enviarme|contactar|llamar)"
                           r"|(?<=lista )de exclusion|exclusion(?= list\b))"
                           r"(?=[- ](list|lista)\b|\b)")
 # "Reply STOP to unsubscribe", "responda BAJA": an instruction in a mailing's footer, not a request.
@@ -302,6 +307,10 @@ _AS_LONG_AS = re.compile(r"\b(as long as|so long as|siempre (que|y cuando)|a men
                          r"con tal (de )?que)\b")
 # typed fast: "tkae back", "take bcak" (a missed "take back my consent" had read as giving it)
 _TAKE_BACK = re.compile(r"\b(take|takes|taking|took|tkae|taek|tak|tke) (back|bcak|bakc|bak)\b")
+# "Así que retiro lo que dije: podéis usar mis datos", "I take back what I said": what was said is set aside (a void),
+# not consent withdrawn
+_WHAT_I_SAID = re.compile(r"\b(?:retiro|retiramos|withdraw|retract|retracto)\s+(?:lo que (?:les |os |le )?(?:dije|pedi|escribi|"
+                          r"dijimos|pedimos|escribimos)|lo dicho|what (?:i|we) (?:said|wrote|asked|requested|asked for))\b")
 _LEAVE_OUT = re.compile(r"\b(dejen|dejar|dejaron|dejado|dejarme|dejenme) fuera\b")
 _NO_THANKS = re.compile(r"\bno,? (thanks|thank you|thx|gracias)\b")
 _TURN_ON = re.compile(r"\b(turn|switch) (back )?on\b")
@@ -322,7 +331,9 @@ _MAKE_SURE = re.compile(r"\b(?:make|making|be) sure\b|\basegur(?:ense|en|ar|arse
 _LOOKS_LIKE = re.compile(r"\b(look|looks|looked|looking|seem|seems|seemed|sound|sounds|sounded|feel|feels|felt) like\b")
 # "solo quiero decirles que no", "I only wanted to let you know": "just", no condition
 _JUST_TO_SAY = re.compile(r"\b(?:solo|solamente|only) (?=(?:(?:quiero|queria|quisiera) (?:decir|avisar|informar|comentar|aclarar)[a-z]*|"
-                          r"les escribo|escribo|les aviso|want(?:ed)? to (?:say|let|tell|confirm)|writing to)\b)")
+                          r"les escribo|escribo|les aviso|want(?:ed)? to (?:say|let|tell|confirm)|writing to|"
+                          # "she only has the one line", "solo tiene una línea": just, no condition (not "only use ...")
+                          r"has|have|had|uses|used|is|was|are|were|tiene|tienen|tenia|tenemos|usa|usan)\b)")
 # "Not now, not later", "ni ahora ni nunca": never, not a hedge
 _NOT_NOW_OR_LATER = re.compile(r"\b(?:not|no|ni) (?:now|ahora),? (?:(?:and|or|nor|y|o) )?(?:not |no |ni )?"
                                r"(?:later|ever|never|nunca|despues|luego|jamas)\b")
@@ -339,6 +350,11 @@ _EXCEPT_THE_SERVICE = re.compile(
 _CHANGED_MIND = re.compile(r"\b(?:changed|change|changing) (?:my|our|his|her|their) minds?(?: \(?(?:back|again|once again))?\b|"
                            r"\bcambi(?:e|o|amos|aron) de (?:opinion|idea|parecer)(?: otra vez| de nuevo)?\b|\b(?:me|nos) arrepenti(?:mos)?\b|"
                            r"\b(?:me |nos )?lo (?:he |hemos )?pensado mejor\b|\blo pense mejor\b")
+# "I changed my mind about opting out": that opt-out undone; "... about opting in": that consent withdrawn
+_MIND_ABOUT_OUT = re.compile(r"\b(?:changed|change|changing) (?:my|our) minds? about (?:opting out|the opt-?out|my opt-?out|"
+                             r"being opted out|unsubscribing|the unsubscribe)\b")
+_MIND_ABOUT_IN = re.compile(r"\b(?:changed|change|changing) (?:my|our) minds? about (?:opting in|the opt-?in|my opt-?in|"
+                            r"giving (?:you )?(?:my )?consent|my consent|consenting)\b")
 # "go back to being opted out": the state asked for, not a way back to the offers; "put me back on the do-not-market
 # list": on the list
 _BACK_TO_BEING = re.compile(r"\b(?:go|going|get|getting|be|went|switch|switching) back to (?:being )?"
@@ -357,15 +373,22 @@ _CONTACT_OFFER = re.compile(r"\b(?:if|should) (?:you|we|i) (?:need|have|require|
                             r"additional|a copy|to reach|to contact|to talk|to speak)\b[^.!?\n]*|\bany (?:further )?questions\b"
                             r"[^.!?\n]*|\b(?:feel free|do not hesitate|don't hesitate) to (?:contact|call|reach|email|write)\b[^.!?\n]*|"
                             r"\bsi (?:necesitan|necesita|necesitais|necesitas|tienen|tiene|requieren|requiere) (?:algo|alguna|algun|cualquier|mas|"
-                            r"informacion|documentos?|firma)\b[^.!?\n]*|"
+                            r"informacion|documentos?|firma|preguntas|dudas)\b[^.!?\n]*|"
+                            # "si necesitan hablar con ella, yo estoy con ella en las tardes", "si quieren confirmar, llámenme"
+                            r"\bsi (?:necesitan|necesita|necesitas|quieren|quiere|desean|desea) (?:hablar|comunicarse|"
+                            r"contactar\w*|llamar\w*|confirmar|verificar)\b[^.!?\n]*|"
                             # "If you need a signature from one of the partners, let me know"
                             r"\bif you (?:need|require) (?:a signature|a document|documents|documentation|paperwork|proof|a form|"
-                            r"anything else)\b[^.!?\n]*")
+                            r"anything else)\b[^.!?\n]*|"
+                            # "best contact is this email or 555-0123", "You can reach me at ..."
+                            r"\bbest (?:contact|number|phone|email|way to reach (?:me|us))\b[^.!?\n]*|\breach (?:me|us) at\b[^.!?\n]*")
 # the formal "me permito solicitarles ..." / "nos permitimos informarles": taking the liberty, not permitting
 _I_TAKE_THE_LIBERTY = re.compile(r"\b(?:me permito|nos permitimos)\s+(?=[a-z]+(?:ar|er|ir)(?:les|le|me|nos|los|las|lo|la)?\b)")
 _HOJA_DE_VIDA = re.compile(r"\bhoja de vida\b")  # a CV (Colombia)
 # money wanted back ("I still want the $35 back", "my money back"): a refund, not the offers back
 _MONEY_BACK = re.compile(r"(?:\$\s?\d[\d,.]*|\b(?:money|refund|credit|deposit|fee|fees|charge|charges)) back\b")
+# "as provided under 47 C.F.R. § 64.2007", "as provided by law": what a rule sets out, not "provided (that)"
+_AS_PROVIDED = re.compile(r"\bas provided (?=(?:under|in|by|for)\b)")
 _RAN_OUT = re.compile(r"\b(?:ran|run|runs|running) out of\b")  # "I ran out of data": not "out"
 _NOT_ARRIVING = re.compile(r"\bno (?:me |le |nos |te )?(?:llega|llegan|entra|entran|funciona|funcionan|carga|cargan)\b")
 # a service, a line or an account cancelled, closed or taken off the account: support, not marketing ("Quiero
@@ -436,8 +459,10 @@ _BILLS_BY_MAIL = re.compile(r"\benvio (?=de (?:los |las |la |el )?(?:cheques?|fa
 _ME_ACUERDO = re.compile(r"\b(me|te|se|nos) acuerdo\b")
 # "si" typed without its accent before a pronoun or "no" is "if", not "yes": "si me vuelven a llamar",
 # "si no se puede" (but "si me interesa", "SI QUIERO" say yes; an accented "sí" is always yes)
-_SI_IF = re.compile(r"\bsi (?=(?:me|te|se|nos|les?|l[oa]s?|no|ya|usted|ustedes)\b(?! (?:interesa|interesan|gusta|gustan|"
-                    r"gustaria|encanta|encantan|quiero|queremos|acepto|autorizo|deseo)\b))", re.I)
+_SI_IF = re.compile(r"\bsi (?=(?:(?:me|te|se|nos|les?|l[oa]s?|no|ya|usted|ustedes)\b(?! (?:interesa|interesan|gusta|gustan|"
+                    r"gustaria|encanta|encantan|quiero|queremos|acepto|autorizo|deseo)\b)|"
+                    # ... and before an infinitive that carries its pronoun ("si darme de baja me quita el descuento")
+                    r"[a-z]+(?:arme|erme|irme|arnos|ernos|irnos)\b))", re.I)
 # ... and before "(me) pueden / podrían / hacen el favor" it is a polite "if you could", no condition
 _SI_POLITE = re.compile(r"\bsi (?=(?:(?:me|nos|les?) )?(?:pueden|puede|podr[ií]an|podr[ií]a|hacen|hace)\b)", re.I)
 
@@ -492,9 +517,10 @@ _KEEPS_FAILING = re.compile(r"\bkeeps\b ?|\bkeep (?=(?:dropping|freezing|crashin
 _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("nt",), _BARE_CONTRACTION, _bare_contraction),
     (("dn", "don", "doo"), _DONT_TYPO, "do not"),
+    (("uno ",), _UNDO_TYPO, "undo "),
     (("call", "llamar"), _NATIONAL_REGISTRY, " nationalregistry "),
     (("not", "contactar", "llamar", "publicidad", "exclusion", "comercializar", "mercadeo", "marketing", "promo", "ads",
-      "offers", "sales"),
+      "offers", "sales", "ofertas", "enviar", "mandar", "molestar"),
      _DO_NOT_LIST, " dnmlist "),
     (("author", "usuari"), _AUTHORIZED_USER, " authorizeduser "),
     (("reply", "text", "txt", "send", "press", "respond", "envie", "conteste"), _FOOTER_COMMAND, " footercommand "),
@@ -511,6 +537,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("limited",), _NOT_LIMITED, "including"),  # a contract's "including but not limited to": no "but", no "not"
     (("fine print",), _FINE_PRINT, "smallprint"),
     ((" out of",), _RAN_OUT, "usedup"),
+    (("as provided",), _AS_PROVIDED, "as stated "),
     (("no ",), _NOT_ARRIVING, "nollega"),  # "no me llegan los mensajes": not received, no refusal
     (("cancel", "close", "closing", "cerrar", "cierren", "suspend", "disconnect", "de baja", "remove", "delete", "elimin",
       "quit", "borren"), _CANCEL_SERVICE, "cancel-service "),
@@ -532,6 +559,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("mientras tanto",), _MEANWHILE, "meanwhile"),  # not "mientras" (while, as long as)
     (("solo que",), _JUST_THAT, r"\1es que"),  # "..., solo que no quiero publicidad": "it's just that", no condition
     (("back", "bcak", "bakc", "bak"), _TAKE_BACK, "withdraw"),  # "take back my consent": withdraw it; "... my opt-out": undo it
+    (("lo que", "lo dicho", "what i", "what we"), _WHAT_I_SAID, "disregard that"),
     (("fuera",), _LEAVE_OUT, "excluir"),  # "no me dejen fuera de las promociones"
     (("turn", "switch"), _TURN_ON, "enable"),
     (("thank", "thx", "gracias"), _NO_THANKS, "nothanks"),  # a refusal, not a negation of what follows
@@ -542,8 +570,11 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
     (("solo ", "solamente ", "only "), _JUST_TO_SAY, ""),
     (("now", "ahora"), _NOT_NOW_OR_LATER, "never"),
     (("if you ", "if we ", "if i ", "should you ", "should we ", "should i ", "questions", "hesitate", "feel free",
-      "si necesit", "si tien", "si requier"), _CONTACT_OFFER, "contactoffer"),
+      "si necesit", "si tien", "si requier", "si quier", "si dese", "best ", "reach me", "reach us"), _CONTACT_OFFER,
+     "contactoffer"),
     ((" back",), _MONEY_BACK, "refund"),
+    (("mind about",), _MIND_ABOUT_OUT, "now undo my opt-out"),
+    (("mind about",), _MIND_ABOUT_IN, "now withdraw my consent"),
     (("mind", "cambie de", "cambio de", "cambiamos de", "cambiaron de", "arrepenti", "pensado mejor", "pense mejor"),
      _CHANGED_MIND, "now"),
     ((" back to",), _BACK_TO_BEING, "be "),
@@ -678,6 +709,9 @@ _CONCEPT = {word: concept for concept, words in reversed(_LEXICON.items()) for w
 _NEGATIONS = frozenset(_LEXICON["neg"].split())
 _SCOPE_BREAKS = frozenset("but pero however sino aunque although though also tambien and y".split())
 _DETERMINERS = frozenset("my the your this that previous earlier prior last mi la el su".split())
+# ... and "la baja" that something is said of ("¿La baja es permanente?", "la baja afecta mi plan?"): the opt-out, a thing
+_SAID_OF_A_THING = frozenset(("es", "seria", "significa", "aplica", "incluye", "afecta", "dura", "tiene", "cuesta", "quita"))
+_REGRETTED = frozenset(("lo", "arrepenti", "arrepentido", "arrepentida", "arrepiento"))  # "lo de la baja", "me arrepentí de la baja"
 _NEGATION_SCOPE = 6  # words after a negation that it governs
 _FIRST_PERSON_ABILITY = frozenset(("puedo", "podemos", "pude", "pudimos"))
 # what refuses marketing however it is worded: a stop or remove word, a refusal, "no autorizo", "don't use
@@ -854,8 +888,13 @@ def concepts(normalized: str) -> list[str]:
             seq.append("qstart")
         if (word in ("out", "opt-out", "optout") and (previous in _DETERMINERS or (
                 word == "out" and previous == "opt" and before in _DETERMINERS))) or (
-                word == "baja" and previous in ("mi", "su")):
-            before, previous, word = previous, word, "exclusion"  # "my opt-out", "mi baja": the state, not the verb
+                word == "baja" and previous in ("mi", "su")) or (
+                word == "baja" and previous in ("la", "esa", "esta") and (_concept(before) in ("stop", "remove", "void") or (
+                    before == "de" and i >= 3 and words[i - 3] in _REGRETTED) or (
+                    i + 1 < len(words) and words[i + 1] in _SAID_OF_A_THING))):
+            # "my opt-out", "mi baja", "quiten la baja", "me arrepentí de lo de la baja", "¿la baja es permanente?": the
+            # state, not the verb
+            before, previous, word = previous, word, "exclusion"
         else:
             before, previous, word = previous, word, (
                 "optin" if word == "in" and (previous in ("opt", "back", "bak", "bck", "opted", "opting") or (
@@ -1133,6 +1172,25 @@ def _asks_whether(normalized: str) -> bool:
     return asked
 
 
+# A question about where the account stands ("Please check whether I'm opted in", "can you confirm if my line is still
+# opted out", "verifiquen si sigo inscrito"): the customer asks what the state is, not for a change
+_ASKS_STATUS = re.compile(
+    r"\b(?:check|verify|confirm|see|tell me|tell us|let me know|let us know|find out|know)\s+(?:whether|if)\s+(?:i'?m|i am|we'?re|"
+    r"we are|i was|we were|(?:my|our|the|her|his) (?:account|line|number)s? (?:is|are|was)|(?:she|he)'?s|(?:she|he|it) is)\s+"
+    r"(?:still |currently |already |now )?(?:opted|signed|enrolled|subscribed|unsubscribed|excluded|included|on|off)\b|"
+    r"\b(?:verifiquen|verifique|confirmen|confirme|revisen|revise|diganme|digame|me dicen|me confirman)\s+si\s+"
+    r"(?:estoy|sigo|estamos|seguimos|esta|sigue|mi cuenta esta|mi linea esta)\s+(?:todavia |aun |ya )?"
+    r"(?:inscrit[oa]s?|suscrit[oa]s?|excluid[oa]s?|dad[oa]s? de (?:baja|alta)|en la lista)")
+
+
+def _asks_its_status(text_features: str) -> bool:
+    """The request words are all in a question about the account's state; nothing else asks for a change."""
+    normalized = text_features.rsplit("\n\n", 1)[0]
+    if not _ASKS_STATUS.search(normalized):
+        return False
+    return not set(concepts(_ASKS_STATUS.sub(" . ", normalized))) & _ASKING_NOW
+
+
 def _only_asks(text_features: str) -> bool:
     """What the customer wrote asks a question and holds no word of a request either way."""
     words = set(_concept_words(text_features))
@@ -1158,8 +1216,21 @@ def _sets_a_condition(model_text: str, text_features: str) -> bool:
     said = QUOTED.sub("quote", _POLITE_IF.sub("polite", _ASIDE_IF.sub("aside", normalized or normalize(model_text))))
     # (a condition in a sentence that tells the past sets none on what is asked now: "Last month I opted back in because
     # the rep promised a "members only" deal", "Never got anything except more junk email")
+    # ... unless the writer draws the conclusion in it ("un vendedor me dijo ... si darme de baja me quita el descuento
+    # entonces no quiero darme de baja"): an "if ... then" is the writer's own condition, told or not
     return any(_CONDITION.search(f) for f in map(features, _SENTENCES.split(said)) if not _REPORTED.search(f)
-               and not _LETTER_TELLS.search(f) and not _condition_aside(f) and not _told(f.split("\n\n", 1)[0]))
+               and not _LETTER_TELLS.search(f) and not _condition_aside(f)
+               and (not _told(f.split("\n\n", 1)[0]) or _concludes(f.split("\n\n", 1)[0])))
+
+
+_IF_THEN = re.compile(r"\b(?:if|sicond)\b[^.!?\n]{3,100}?\b(?:then|entonces)\b([^.!?\n]*)")
+
+
+def _concludes(normalized: str) -> bool:
+    """The sentence holds an "if ... then" whose "then" asks or refuses ("entonces no quiero darme de baja"), not a
+    consequence told ("the rep said if I opt out then I lose the discount")."""
+    m = _IF_THEN.search(normalized)
+    return m is not None and bool(set(concepts(m.group(1))) & _ASKING_NOW)
 
 
 # a sentence that asks for part holds one of these ("But not for my wife's line": its "not")
@@ -1462,8 +1533,10 @@ class SpacyIntentClassifier:
             scores[Intent.AMBIGUOUS.value] = 1.0
             return Classification(intent=Intent.AMBIGUOUS, confidence=1.0, scores=scores, classifier=NAME,
                                   reasons=("model:intent empty message",))
+        said_subject = subject  # the subject beside what is said now, where a check reads that alone
         if not _A_WORD.search(text):
             text = model_text  # written in the subject alone: the clause checks below read the subject
+            said_subject = ""  # (already in text: "I previously opted in. Please opt me out now." read once)
         text_features = features(model_text)
         scores = self._read(text_features)
         best = max(LABELS, key=lambda label: scores[label])
@@ -1490,19 +1563,19 @@ class SpacyIntentClassifier:
             # ("A rep asked if it was ok to send me deals and I said sure. ... Do not use my account for marketing"),
             # more clearly, and never beside a question
             least = TOLD_STOP_SCORE if best == Intent.OPT_IN.value else LETTER_REQUEST_SCORE
-            now = self._stop_said_now(subject, focused or text, least) if set(
+            now = self._stop_said_now(said_subject, focused or text, least) if set(
                 _concept_words(text_features)) & _STOP_WORDS else None  # (no stop word: none is said now either)
             if now is not None:
                 scores, best, text_features = now[0], Intent.OPT_OUT.value, now[1]
         reason = ""
         if best == Intent.OPT_IN.value and ((_asks_to_stop(text_features) and _asks_to_stop(
-                features(model_input(subject, _said_now(focused or text, stops_told=True)))))
+                features(model_input(said_subject, _said_now(focused or text, stops_told=True)))))
                 or self._asks_to_stop_unread(text, text_features)):
             # (the stop words of a story told around the opt-in, "me había borrado", do not count; a stop
             # request in the unread middle of a long letter does)
             reason = "model:intent opt_in_beside_a_stop_request"
         elif best == Intent.OPT_IN.value and _refuses_use(text_features) and _refuses_use(
-                features(model_input(subject, _said_now(focused or text)))):
+                features(model_input(said_subject, _said_now(focused or text)))):
             # "Quiero la exclusión. No quiero que vuelvan a usar mis datos para promociones": the opt-in
             # answer is read over a refusal of the use of data, of contact or of marketing
             reason = "model:intent opt_in_beside_a_refusal"
@@ -1521,6 +1594,9 @@ class SpacyIntentClassifier:
             reason = "model:intent opt_in_doubted"
         elif best == Intent.OPT_IN.value and _OPT_IN_EXCEPT.search(text_features.split("\n\n", 1)[0]):
             reason = "model:intent opt_in_for_part"
+        elif best in (Intent.OPT_OUT.value, Intent.OPT_IN.value) and _asks_its_status(text_features):
+            # "Please check whether I'm opted in.": where the account stands is asked, no change
+            reason = "model:intent asks_its_status"
         elif best == Intent.OPT_OUT.value and _sets_a_condition(model_text, text_features):
             reason = "model:intent opt_out_with_a_condition"
         elif best == Intent.OPT_OUT.value and _only_a_negated_removal(text_features):

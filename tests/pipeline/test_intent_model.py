@@ -791,7 +791,8 @@ def test_revoking_an_earlier_request_sets_it_aside_whichever_way_it_went() -> No
 
 
 def test_an_opt_in_told_before_a_turn_to_a_clear_opt_out_is_the_story() -> None:
-    rules = [("retiro el consentimiento", {"opt_out": 0.95, "opt_in": 0.05}), ("retiro lo que", {"opt_out": 0.95}),
+    # ("Retiro lo que les dije" is read as "disregard that": normalize() sets what was said aside)
+    rules = [("retiro el consentimiento", {"opt_out": 0.95, "opt_in": 0.05}), ("disregard that", {"opt_out": 0.95}),
              ("aproveche", {"opt_in": 0.92, "opt_out": 0.08}), ("de acuerdo", {"opt_in": 0.92, "opt_out": 0.08}),
              ("no quiero", {"opt_out": 0.87, "opt_in": 0.13})]
     model = _ByWords(rules, {"unrelated": 1.0}).real
@@ -1262,7 +1263,11 @@ def test_the_safety_net_beside_an_opt_in_reads_neither_a_replys_subject_nor_an_o
                           ("RE: Confirmación de baja", "Yo sí quiero las promociones, fue mi hijo."),
                           ("", "My son made the opt out on my account without asking me. I like the offers, put me back."),
                           ("", "Mi hija hizo la baja sin preguntarme, yo sí quiero las promociones."),
-                          ("", "ya pueden volver a mandarme promos, me arrepentí de la baja")):
+                          ("", "ya pueden volver a mandarme promos, me arrepentí de la baja"),
+                          # an opt-out undone, named in the subject or the words
+                          ("Reversing my earlier opt-out", "I have changed my mind. Please use my info for offers again."),
+                          ("", "ya pueden mandarme las ofertas otra vez, me arrepentí de lo de la baja jaja"),
+                          ("", "Ya pueden volver a usar mis datos para ofertas, quiten la baja por favor.")):
         assert "keywords_suggest_opt_out" not in guard.classify(subject, text).reasons, (subject, text)
     # a subject of the sender's own still counts, and so does an opt-out asked for in the words
     for subject, text in (("Opt out", "I like the deals on tablets."), ("Re: offers", "Keep my offers, and opt me out of texts."),
@@ -1854,3 +1859,106 @@ def test_an_opt_out_read_where_the_sender_asks_off_the_do_not_market_list_goes_t
         assert result.intent is not Intent.OPT_OUT
     else:
         assert result.intent is Intent.OPT_OUT
+
+
+def test_an_opt_out_undone_in_spanish_is_the_state_and_an_opt_out_asked_for_stays_a_request() -> None:
+    # "quiten la baja", "cancelen la baja", "lo de la baja": the opt-out as a thing, set aside
+    for text in ("ya pueden volver a usar mis datos para ofertas, quiten la baja por favor", "cancelen la baja de promociones",
+                 "olviden la baja que pedí"):
+        words = intent_model.concepts(intent_model.normalize(text))
+        assert "c_reverse" in words and "c_outstate" in words and "c_remove" not in words, text
+    assert intent_model.concepts(intent_model.normalize("me arrepentí de lo de la baja")) == ["c_outstate"]
+    # ... and so is "la baja" something is said of, in a question about it
+    words = intent_model.concepts(intent_model.normalize("¿La baja es permanente?"))
+    assert "c_outstate" in words and "c_remove" not in words
+    # asking for the baja is a request
+    for text in ("solicito la baja de mis datos", "quiero la baja", "hagan la baja ya"):
+        assert "c_remove" in intent_model.concepts(intent_model.normalize(text)), text
+
+
+def test_the_do_not_send_list_contact_offers_and_a_rule_as_provided() -> None:
+    assert "dnmlist" in intent_model.normalize("quítenme de la lista de no mandar promociones, sí quiero ofertas")
+    assert "dnmlist" in intent_model.normalize("put me on the do-not-send list")
+    assert "dnmlist" not in intent_model.normalize("Don't send me offers anymore.")  # no list named: a refusal
+    # an offer to be reached closes a letter: no "yes", no want, no condition
+    for text in ("si necesitan hablar con ella, yo estoy con ella en las tardes", "Si tienen preguntas llámenme.",
+                 "Best contact is this email or 555-555-0123.", "You can reach me at 555-0123."):
+        assert intent_model.concepts(intent_model.normalize(text)) == [], text
+    # "as provided under 47 C.F.R." is what a rule sets out, not "provided (that)"
+    assert "c_cond" not in intent_model.concepts(intent_model.normalize("as provided under 47 C.F.R. 64.2007 et seq."))
+    # "Uno my opt-out please": undo, typed without its d (the Spanish "uno" stays)
+    assert intent_model.normalize("Uno my opt-out please.") == "undo my opt-out please."
+    assert intent_model.normalize("uno de mis hijos") == "uno de mis hijos"
+    assert "c_cond" in intent_model.concepts(intent_model.normalize("provided that I keep my discount, opt me out"))
+    # "she only has the one line" tells the account; "only use it for billing" and "only of texts" limit the request
+    assert "c_cond" not in intent_model.concepts(intent_model.normalize("She only has the one line and wants the offers."))
+    for text in ("Only use my info for billing.", "Opt me out only of texts.", "Solo quiero que paren los mensajes."):
+        assert "c_cond" in intent_model.concepts(intent_model.normalize(text)), text
+
+
+def test_stories_told_with_yesterday_a_request_sent_and_no_opt_out_on_file() -> None:
+    from optout_daemon.pipeline.classify import tells_the_past  # noqa: PLC0415
+
+    for text in ("i called in march and was told there was no opt-out on file",
+                 "hello, my wife say she send you request yesterday to stop using our information for offers",
+                 "she sent you a request to stop using our info",
+                 "had you guys opt me out last year after all that data breach news, i was pretty spooked",
+                 "i simply could not deal with the calls at that time, and your representative was very kind about it"):
+        assert tells_the_past(text), text
+    # a request asked in the past subjunctive is told ("pedí que no usaran mis datos") ...
+    assert tells_the_past("mi hijo pidio que no nos mandaran promociones, el no es el titular")
+    # ... but a part after it may ask now
+    for text in ("segun lo que pierda: no autorice que usaran mis datos para promociones, dejen de hacerlo",
+                 "les pedi que me dieran de baja, y nunca lo hicieron, por favor haganlo"):
+        assert not tells_the_past(text), text
+    # this request, sent now, and a request after the story ask now
+    for text in ("i send you this request to stop using my data", "last week i sent a request to stop, please opt me out now",
+                 "could you opt me out, i got a letter last year"):
+        assert not tells_the_past(text), text
+
+
+def test_a_mind_changed_about_opting_out_undoes_it() -> None:
+    assert intent_model.normalize("i changed my mind about opting out go ahead and use my info").startswith("i now undo my opt-out")
+    words = intent_model.concepts(intent_model.normalize("I changed my mind about opting in. Stop the offers."))
+    assert words[:2] == ["c_stop", "c_consent"]
+
+
+def test_a_question_about_where_the_account_stands_goes_to_a_person() -> None:
+    model = _ByWords([], {"opt_in": 0.95, "ambiguous": 0.05}).real  # the model: opt_in, sure of it
+    _assert_for_a_person(model, ("Dear Northwind,\nPlease check whether I'm opted in.\nIt's the account for 1-492-888-1856.",
+                                 "Verifiquen si sigo inscrito, por favor."), "asks_its_status")
+    # a change asked for beside the question is a request
+    for text in ("Can you confirm if my line is still opted out? If not, opt me out.",
+                 "Check whether I'm opted in, and if not, I consent to the offers."):
+        assert not intent_model._asks_its_status(intent_model.features(text)), text
+
+
+def test_a_condition_the_writer_draws_inside_a_story_told_is_one() -> None:
+    # what a salesman once said, then the writer's own "si ... entonces no quiero"
+    letter = ("mire yo estoy dispuesto a darme de baja de las ofertas pero un vendedor me dijo una vez que ese descuento "
+              "dependia de estar inscrito en las promociones si darme de baja me quita el descuento entonces no quiero "
+              "darme de baja")
+    assert intent_model._sets_a_condition(letter, intent_model.features(letter))
+    # a consequence told is no condition on the request after it
+    told = "The rep said if I opt out then I lose the discount. I do not care, opt me out."
+    assert not intent_model._sets_a_condition(told, intent_model.features(told))
+    # "si" before an infinitive carrying its pronoun is "if"; "Sí, darme de baja" says yes
+    assert "sicond darme" in intent_model.normalize("si darme de baja me quita el descuento")
+    assert "sicond" not in intent_model.normalize("Si, darme de baja por favor.")
+
+
+def test_what_was_said_set_aside_is_no_consent_withdrawn() -> None:
+    for text in ("Así que retiro lo que dije: podéis usar mis datos para mandarme ofertas.",
+                 "I take back what I said, you can use my info for offers."):
+        words = intent_model.concepts(intent_model.normalize(text))
+        assert words[0] == "c_void" and "c_stop" not in words, text
+    assert intent_model.concepts(intent_model.normalize("Retiro mi consentimiento."))[:2] == ["c_stop", "c_consent"]
+
+
+def test_a_stop_said_now_in_the_subject_alone_is_read_once() -> None:
+    # the whole subject reads as an opt-in (the story), what is said now in it as an opt-out: written in the subject or
+    # in the body, the same answer (the subject is not read twice beside what is said now)
+    model = _ByWords([("previously", {"opt_in": 0.95, "opt_out": 0.05})], {"opt_out": 0.95, "opt_in": 0.05}).real
+    request = "I previously opted in. Please opt me out now."
+    assert model.classify("", request).intent is Intent.OPT_OUT
+    assert model.classify(request, "").intent is Intent.OPT_OUT
