@@ -351,10 +351,15 @@ _CHANGED_MIND = re.compile(r"\b(?:changed|change|changing) (?:my|our|his|her|the
                            r"\bcambi(?:e|o|amos|aron) de (?:opinion|idea|parecer)(?: otra vez| de nuevo)?\b|\b(?:me|nos) arrepenti(?:mos)?\b|"
                            r"\b(?:me |nos )?lo (?:he |hemos )?pensado mejor\b|\blo pense mejor\b")
 # "I changed my mind about opting out": that opt-out undone; "... about opting in": that consent withdrawn
-_MIND_ABOUT_OUT = re.compile(r"\b(?:changed|change|changing) (?:my|our) minds? about (?:opting out|the opt-?out|my opt-?out|"
-                             r"being opted out|unsubscribing|the unsubscribe)\b")
-_MIND_ABOUT_IN = re.compile(r"\b(?:changed|change|changing) (?:my|our) minds? about (?:opting in|the opt-?in|my opt-?in|"
-                            r"giving (?:you )?(?:my )?consent|my consent|consenting)\b")
+_MIND_ABOUT = re.compile(r"\b(?:changed|change|changing) (?:my|our) minds? about (?:(opting out|the opt-?out|my opt-?out|"
+                         r"being opted out|unsubscribing|the unsubscribe)|opting in|the opt-?in|my opt-?in|"
+                         r"giving (?:you )?(?:my )?consent|my consent|consenting)\b")
+
+
+def _mind_about(m: re.Match[str]) -> str:
+    return "now undo my opt-out" if m.group(1) else "now withdraw my consent"
+
+
 # "go back to being opted out": the state asked for, not a way back to the offers; "put me back on the do-not-market
 # list": on the list
 _BACK_TO_BEING = re.compile(r"\b(?:go|going|get|getting|be|went|switch|switching) back to (?:being )?"
@@ -573,8 +578,7 @@ _REWRITES: tuple[tuple[tuple[str, ...], re.Pattern[str], Any], ...] = (
       "si necesit", "si tien", "si requier", "si quier", "si dese", "best ", "reach me", "reach us"), _CONTACT_OFFER,
      "contactoffer"),
     ((" back",), _MONEY_BACK, "refund"),
-    (("mind about",), _MIND_ABOUT_OUT, "now undo my opt-out"),
-    (("mind about",), _MIND_ABOUT_IN, "now withdraw my consent"),
+    (("mind about",), _MIND_ABOUT, _mind_about),
     (("mind", "cambie de", "cambio de", "cambiamos de", "cambiaron de", "arrepenti", "pensado mejor", "pense mejor"),
      _CHANGED_MIND, "now"),
     ((" back to",), _BACK_TO_BEING, "be "),
@@ -1186,9 +1190,8 @@ _ASKS_STATUS = re.compile(
 def _asks_its_status(text_features: str) -> bool:
     """The request words are all in a question about the account's state; nothing else asks for a change."""
     normalized = text_features.rsplit("\n\n", 1)[0]
-    if not _ASKS_STATUS.search(normalized):
-        return False
-    return not set(concepts(_ASKS_STATUS.sub(" . ", normalized))) & _ASKING_NOW
+    rest, asked = _ASKS_STATUS.subn(" . ", normalized)
+    return bool(asked) and not set(concepts(rest)) & _ASKING_NOW
 
 
 def _only_asks(text_features: str) -> bool:
